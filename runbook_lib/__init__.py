@@ -1,0 +1,72 @@
+"""Red Cloud runbook library: the logic behind the go-live, trace and audit notebooks.
+
+Notebooks and users import from here (and from ``runbook_lib.sandbox`` for the rehearsal
+provider). Everything else is an implementation detail.
+"""
+
+from __future__ import annotations
+
+from .auth import ClientCredentialsAuth, TokenInfo
+from .checks import Check, StepReport, Verdict
+from .client import ApiResult, NumbersListing, RedCloudClient, RequestRecord
+from .errors import (
+    AuthError,
+    ConfigurationError,
+    InvalidClientError,
+    MissingSecretError,
+    ParameterError,
+    ProviderError,
+    ProviderUnavailableError,
+    RunbookError,
+    SendPolicyError,
+    TokenEndpointError,
+    TokenRejectedError,
+    WebhookVerificationError,
+)
+from .events import WebhookEvent, event_from_envelope
+from .golive import GoLiveRun
+from .ledger import SendLedger
+from .lifecycle import LifecycleSet, MessageLifecycle, reconstruct
+from .parameters import RunbookParameters, load_parameters
+from .retry import RetryPolicy
+from .secrets import Secret, secret_from_env
+from .signing import sign_webhook, signed_headers, verify_webhook
+
+__all__ = [
+    "ApiResult",
+    "AuthError",
+    "Check",
+    "ClientCredentialsAuth",
+    "ConfigurationError",
+    "GoLiveRun",
+    "InvalidClientError",
+    "LifecycleSet",
+    "MessageLifecycle",
+    "MissingSecretError",
+    "NumbersListing",
+    "ParameterError",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "RedCloudClient",
+    "RequestRecord",
+    "RetryPolicy",
+    "RunbookError",
+    "RunbookParameters",
+    "Secret",
+    "SendLedger",
+    "SendPolicyError",
+    "StepReport",
+    "TokenEndpointError",
+    "TokenInfo",
+    "TokenRejectedError",
+    "Verdict",
+    "WebhookEvent",
+    "WebhookVerificationError",
+    "event_from_envelope",
+    "load_parameters",
+    "reconstruct",
+    "secret_from_env",
+    "sign_webhook",
+    "signed_headers",
+    "verify_webhook",
+]

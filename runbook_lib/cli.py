@@ -1,0 +1,314 @@
+"""``runbook``: run the notebooks headlessly, and start the sandbox and the reference receiver.
+
+Exit codes (for cron and schedulers): 0 every check passed; 1 a check failed; 2 the notebook
+errored (the report says which cell); 3 bad parameters or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigurationError, RunbookError
+from .parameters import RunbookParameters, load_parameters
+from .reports import (
+    EXIT_BAD_INPUT,
+    NotebookRun,
+    execute_report,
+    new_report_dir,
+    write_config_error_report,
+)
+from .secrets import secret_from_env
+
+__all__ = ["main"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EPILOG = """exit codes: 0 all checks passed, 1 a check failed, 2 the notebook errored,
+3 bad parameters or usage.  Reports go to reports/YYYY-MM-DD/<kind>-<env>-<HHMMSS>Z-<id>/."""
+
+
+def notebooks_dir() -> Path:
+    return Path(os.environ.get("RUNBOOK_NOTEBOOKS", PROJECT_ROOT / "notebooks"))
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- go-live ----------------------------------------------------------------------------------
+def _validate_for_run(params_path: Path) -> RunbookParameters:
+    """Everything that can be checked before the notebook starts: the file and the secret's env."""
+    params = load_parameters(params_path)
+    secret_from_env(params.provider.client_secret_env, purpose="client secret")
+    return params
+
+
+def _print_run(run: NotebookRun) -> None:
+    s = run.summary
+    _say(
+        f"{s['kind']} {s['environment']}: {s['outcome']} ({s['counts']['PASS']} pass, "
+        f"{s['counts']['FAIL']} fail, {s['counts']['WARN']} warn, {s['counts']['SKIP']} skip)"
+    )
+    for check in s["checks"]:
+        if check["status"] == "FAIL":
+            _say(f"  FAIL {check['title']}: {check['summary']}")
+    if s.get("failedCell"):
+        f = s["failedCell"]
+        _say(
+            f"  notebook stopped in cell {f['cellIndex']} ({f.get('section')}): {f['error']}: {f['message']}"
+        )
+    if s.get("error"):
+        _say(f"  {s['error']}")
+    _say(f"report: {run.report_dir}")
+
+
+def run_go_live(
+    params_path: Path,
+    *,
+    reports_root: Path,
+    run_id: str | None = None,
+    new_run: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> NotebookRun:
+    """Validate, pick the run id (resuming an unfinished run), execute go_live.ipynb."""
+    from .ledger import SendLedger
+
+    environment = "unknown"
+    try:
+        if extra_env:
+            os.environ.update(extra_env)
+        params = _validate_for_run(params_path)
+        environment = params.environment
+    except ConfigurationError as exc:
+        folder = new_report_dir(reports_root, "go-live", environment)
+        return write_config_error_report(
+            folder, kind="go-live", environment=environment, message=str(exc)
+        )
+    if not run_id and not new_run:
+        ledger = SendLedger(params.ledger_path)
+        try:
+            run_id = ledger.unfinished_run(params.environment, "go-live")
+        finally:
+            ledger.close()
+        if run_id:
+            _say(
+                f"Resuming unfinished run {run_id} (its send keys are reused); --new-run starts over."
+            )
+    folder = new_report_dir(reports_root, "go-live", params.environment)
+    cwd = Path.cwd()
+    return execute_report(
+        kind="go-live",
+        notebook=notebooks_dir() / "go_live.ipynb",
+        report_dir=folder,
+        environment=params.environment,
+        parameters={
+            "params_file": os.path.relpath(params_path.resolve(), cwd),
+            "run_id": run_id or "",
+        },
+        cwd=cwd,
+        run_id=run_id,
+        extra_env=extra_env,
+    )
+
+
+def cmd_go_live(args: argparse.Namespace) -> int:
+    run = run_go_live(
+        Path(args.params), reports_root=Path(args.reports), run_id=args.run_id, new_run=args.new_run
+    )
+    if run.exit_code == EXIT_BAD_INPUT:
+        _err(f"runbook go-live: {run.summary['error']}")
+        _say(f"report: {run.report_dir}")
+        return run.exit_code
+    _print_run(run)
+    return run.exit_code
+
+
+# -- demo -------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Sandbox + receiver on free loopback ports, go-live against them, then stop both."""
+    import secrets as random
+
+    from .receiver import run_receiver
+    from .sandbox import SandboxConfig, run_sandbox
+    from .signing import generate_webhook_secret
+
+    state = Path(args.state) / "demo"
+    state.mkdir(parents=True, exist_ok=True)
+    for stale in state.glob("*.sqlite*"):
+        stale.unlink()
+    client_secret = "sbx-demo-" + random.token_urlsafe(18)
+    webhook_secret = generate_webhook_secret()
+    base = yaml.safe_load((PROJECT_ROOT / "parameters" / "sandbox.yaml").read_text())
+    with run_receiver(
+        db_path=state / "receiver-events.sqlite", secrets=[webhook_secret]
+    ) as receiver:
+        config = SandboxConfig(
+            client_secret=client_secret,
+            webhook_url=receiver.webhook_url,
+            webhook_secret=webhook_secret,
+            lifecycle_delay=args.lifecycle_delay,
+            webhook_retry_schedule=(0.5, 1.0, 2.0, 5.0),
+        )
+        with run_sandbox(config) as sandbox:
+            _say(f"sandbox  {sandbox.url}\nreceiver {receiver.webhook_url}")
+            base["provider"]["base_url"] = sandbox.url
+            base["event_source"]["path"] = "receiver-events.sqlite"
+            base["ledger_path"] = "send-ledger.sqlite"
+            params_path = state / "sandbox-demo.yaml"
+            params_path.write_text(
+                "# Written by `runbook demo`: parameters/sandbox.yaml with this demo's ports.\n"
+                + yaml.safe_dump(base, sort_keys=False)
+            )
+            run = run_go_live(
+                params_path,
+                reports_root=Path(args.reports),
+                new_run=True,
+                extra_env={base["provider"]["client_secret_env"]: client_secret},
+            )
+    _print_run(run)
+    return run.exit_code
+
+
+# -- servers ----------------------------------------------------------------------------------
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import Sandbox, SandboxConfig
+    from .serving import serve_forever
+
+    kwargs = {}
+    if os.environ.get(args.client_secret_env):
+        kwargs["client_secret"] = os.environ[args.client_secret_env]
+    if os.environ.get(args.webhook_secret_env):
+        kwargs["webhook_secret"] = os.environ[args.webhook_secret_env]
+    config = SandboxConfig(
+        webhook_url=args.webhook_url, lifecycle_delay=args.lifecycle_delay, **kwargs
+    )
+    sandbox = Sandbox(config)
+    _say(
+        f"Red Cloud sandbox on http://{args.host}:{args.port} (client_id {config.client_id}); "
+        f"webhooks → {args.webhook_url or 'nowhere (set --webhook-url)'}. Ctrl-C stops it."
+    )
+    serve_forever(sandbox.app, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_receiver(args: argparse.Namespace) -> int:
+    from .receiver import ReceiverConfig, build_receiver
+    from .serving import serve_forever
+
+    config = ReceiverConfig(
+        host=args.host, port=args.port, db_path=Path(args.db), secret_env=args.secret_env
+    )
+    app = build_receiver(config)
+    _say(
+        f"Webhook receiver on http://{args.host}:{args.port}{config.path}, storing to {args.db}. "
+        "Ctrl-C stops it."
+    )
+    serve_forever(app, host=args.host, port=args.port)
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runbook",
+        description="Red Cloud go-live and incident runbooks: run the notebooks headlessly and "
+        "leave dated reports; start the rehearsal sandbox and the reference webhook receiver.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "go-live",
+        help="run the go-live notebook and write a dated report",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--params", required=True, help="parameter file, e.g. parameters/sandbox.yaml")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--run-id", help="re-run this run id (its sends are replayed, never repeated)"
+    )
+    group.add_argument(
+        "--new-run", action="store_true", help="start a new run even if the last one did not finish"
+    )
+    p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
+    p.set_defaults(func=cmd_go_live)
+
+    p = sub.add_parser(
+        "demo", help="start sandbox + receiver on free ports, run go-live, stop them"
+    )
+    p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
+    p.add_argument("--state", default="state", help="folder for the demo's stores (default: state)")
+    p.add_argument(
+        "--lifecycle-delay",
+        type=float,
+        default=0.3,
+        help="seconds between lifecycle events in the sandbox (default 0.3)",
+    )
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sandbox", help="serve the Red Cloud contract sandbox in the foreground")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--webhook-url", help="account webhook URL, e.g. http://127.0.0.1:8766/webhooks/redcloud"
+    )
+    p.add_argument(
+        "--lifecycle-delay", type=float, default=1.0, help="seconds between lifecycle events"
+    )
+    p.add_argument(
+        "--client-secret-env",
+        default="REDCLOUD_CLIENT_SECRET",
+        help="env var whose value the sandbox accepts as the client secret "
+        "(default: the documented rehearsal secret)",
+    )
+    p.add_argument(
+        "--webhook-secret-env",
+        default="REDCLOUD_WEBHOOK_SECRET",
+        help="env var holding the whsec_ signing secret (default: the rehearsal secret)",
+    )
+    p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("receiver", help="serve the reference webhook receiver in the foreground")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8766)
+    p.add_argument("--db", default="state/receiver-events.sqlite", help="SQLite event store path")
+    p.add_argument(
+        "--secret-env",
+        default="REDCLOUD_WEBHOOK_SECRET",
+        help="env var holding the whsec_ signing secret(s), space-separated for rotation",
+    )
+    p.set_defaults(func=cmd_receiver)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 for usage errors; ours is 3
+        return EXIT_BAD_INPUT if exc.code not in (0, None) else 0
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        _err(f"runbook {args.command}: {exc}")
+        return EXIT_BAD_INPUT
+    except RunbookError as exc:
+        _err(f"runbook {args.command}: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The send ledger: idempotency keys written down BEFORE the request goes out.
+
+Each send step of a run gets a key derived from the environment, run id and step name. It is
+committed to SQLite before the request, so a re-executed notebook, a crash and re-run, or a retry
+after a timeout reuses the same key and the provider replays instead of sending twice.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import SendPolicyError
+
+__all__ = ["LedgerEntry", "SendLedger", "new_run_id"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT
+);
+CREATE TABLE IF NOT EXISTS sends (
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    request_json TEXT NOT NULL,
+    reserved_at TEXT NOT NULL,
+    status INTEGER,
+    message_id TEXT,
+    external_reference TEXT,
+    request_id TEXT,
+    responded_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, step)
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """A short, sortable run id: ``YYYYMMDDTHHMMSSZ-xxxxxx``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def _canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One reserved send step and, once answered, what the provider said."""
+
+    run_id: str
+    step: str
+    idempotency_key: str
+    request: dict[str, Any]
+    reserved_at: str
+    status: int | None
+    message_id: str | None
+    external_reference: str | None
+    request_id: str | None
+    attempts: int
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+
+class SendLedger:
+    """SQLite-backed ledger of runs and their send steps."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_run(self, environment: str, kind: str, run_id: str | None = None) -> str:
+        """Register a run (idempotent for an existing id) and return its id."""
+        run_id = run_id or new_run_id()
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO runs(run_id, environment, kind, started_at) VALUES (?,?,?,?)",
+                (run_id, environment, kind, _now()),
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, outcome: str) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE runs SET finished_at=?, outcome=? WHERE run_id=?", (_now(), outcome, run_id)
+            )
+
+    def unfinished_run(self, environment: str, kind: str) -> str | None:
+        """The newest run of this environment and kind that never reached its verdict."""
+        row = self._db.execute(
+            "SELECT run_id FROM runs WHERE environment=? AND kind=? AND finished_at IS NULL "
+            "ORDER BY started_at DESC LIMIT 1",
+            (environment, kind),
+        ).fetchone()
+        return row[0] if row else None
+
+    # -- sends --------------------------------------------------------------------------------
+    def reserve(self, run_id: str, step: str, key: str, request: dict[str, Any]) -> LedgerEntry:
+        """Write the key for ``run_id``/``step`` before sending; return the (possibly old) entry.
+
+        Raises:
+            SendPolicyError: the step was reserved earlier with a different request body; sending
+                it with the same key would be refused by the provider, with a new key it would
+                send twice.
+        """
+        body = _canonical(request)
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO sends(run_id, step, idempotency_key, request_json, "
+                "reserved_at) VALUES (?,?,?,?,?)",
+                (run_id, step, key, body, _now()),
+            )
+        entry = self.entry(run_id, step)
+        assert entry is not None
+        if _canonical(entry.request) != body:
+            raise SendPolicyError(
+                f"send step {step!r} of run {run_id} was reserved with a different message.",
+                code="ledger_body_changed",
+                remedy="parameters changed since that run: start a new run (--new-run) instead "
+                "of re-running this one.",
+            )
+        return entry
+
+    def record_attempt(self, run_id: str, step: str) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE sends SET attempts = attempts + 1 WHERE run_id=? AND step=?", (run_id, step)
+            )
+
+    def record_response(
+        self,
+        run_id: str,
+        step: str,
+        *,
+        status: int,
+        message_id: str | None,
+        external_reference: str | None,
+        request_id: str | None,
+    ) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE sends SET status=?, message_id=COALESCE(?, message_id), "
+                "external_reference=COALESCE(?, external_reference), request_id=?, responded_at=? "
+                "WHERE run_id=? AND step=?",
+                (status, message_id, external_reference, request_id, _now(), run_id, step),
+            )
+
+    def entry(self, run_id: str, step: str) -> LedgerEntry | None:
+        row = self._db.execute(
+            "SELECT run_id, step, idempotency_key, request_json, reserved_at, status, message_id, "
+            "external_reference, request_id, attempts FROM sends WHERE run_id=? AND step=?",
+            (run_id, step),
+        ).fetchone()
+        if row is None:
+            return None
+        return LedgerEntry(
+            run_id=row[0],
+            step=row[1],
+            idempotency_key=row[2],
+            request=json.loads(row[3]),
+            reserved_at=row[4],
+            status=row[5],
+            message_id=row[6],
+            external_reference=row[7],
+            request_id=row[8],
+            attempts=row[9],
+        )
+
+    def sends_in_run(self, run_id: str) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM sends WHERE run_id=?", (run_id,)).fetchone()[
+            0
+        ]

@@ -1,0 +1,189 @@
+"""Lifecycle reconstruction: from webhook events to each message's true state.
+
+The contract's rule: apply an outbound event only if its ``sequence`` is higher than the highest
+already applied for that message. Timestamps never order events. Retried deliveries (same event
+id) count once; a lower-sequence event arriving late is recorded but never overrides. Inbound
+messages are new messages, grouped by conversation, never updates of an outbound one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import INBOUND_EVENT, OUTBOUND_EVENTS, WebhookEvent
+
+__all__ = [
+    "STATE_BY_EVENT",
+    "TERMINAL_STATES",
+    "InboundConversation",
+    "LifecycleSet",
+    "MessageLifecycle",
+    "reconstruct",
+]
+
+STATE_BY_EVENT = {
+    "message.queued": "QUEUED",
+    "message.sent": "SENT",
+    "message.delivery": "DELIVERED",
+    "message.failed": "FAILED",
+}
+TERMINAL_STATES = frozenset({"DELIVERED", "FAILED"})
+
+
+@dataclass(frozen=True)
+class MessageLifecycle:
+    """One outbound message's reconstructed lifecycle."""
+
+    message_id: str
+    external_reference: str | None
+    state: str | None
+    highest_sequence: int
+    first_seen: dict[str, str | None]
+    events: tuple[WebhookEvent, ...]
+    applied: tuple[str, ...]
+    duplicate_deliveries: int
+    out_of_order: int
+    sequence_gaps: tuple[int, ...]
+    terminal_conflict: bool
+    missing_queued: bool
+    failure_code: str | None = None
+    failure_reason: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def seen(self, state: str) -> bool:
+        """True once an event for ``state`` arrived (applied or late)."""
+        return state in self.first_seen
+
+    def flags(self) -> list[str]:
+        """Anomalies in plain words."""
+        out = []
+        if self.duplicate_deliveries:
+            out.append(f"{self.duplicate_deliveries} duplicate delivery(ies) ignored")
+        if self.out_of_order:
+            out.append(f"{self.out_of_order} event(s) arrived out of order (not applied)")
+        if self.sequence_gaps:
+            out.append("missing sequence(s) " + ", ".join(map(str, self.sequence_gaps)))
+        if self.terminal_conflict:
+            out.append("both delivered and failed were reported")
+        if self.missing_queued:
+            out.append("no message.queued event received")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "messageId": self.message_id,
+            "externalReference": self.external_reference,
+            "state": self.state,
+            "highestSequence": self.highest_sequence,
+            "firstSeen": dict(self.first_seen),
+            "duplicateDeliveries": self.duplicate_deliveries,
+            "outOfOrder": self.out_of_order,
+            "sequenceGaps": list(self.sequence_gaps),
+            "terminalConflict": self.terminal_conflict,
+            "missingQueued": self.missing_queued,
+            "failureCode": self.failure_code,
+            "failureReason": self.failure_reason,
+            "flags": self.flags(),
+        }
+
+
+@dataclass(frozen=True)
+class InboundConversation:
+    """Inbound messages of one conversation, in arrival order."""
+
+    conversation_id: str
+    messages: tuple[WebhookEvent, ...]
+
+
+@dataclass(frozen=True)
+class LifecycleSet:
+    """All reconstructed outbound messages, inbound conversations, and ignored event types."""
+
+    messages: dict[str, MessageLifecycle] = field(default_factory=dict)
+    conversations: dict[str, InboundConversation] = field(default_factory=dict)
+    unknown_event_types: dict[str, int] = field(default_factory=dict)
+
+
+def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
+    # Arrival order; a retried delivery of the same event id counts once.
+    events.sort(key=lambda e: (e.arrival, e.received_at or ""))
+    seen_ids: set[str] = set()
+    unique: list[WebhookEvent] = []
+    duplicates = 0
+    for event in events:
+        duplicates += max(0, event.delivery_count - 1)
+        if event.event_id in seen_ids:
+            duplicates += 1
+            continue
+        seen_ids.add(event.event_id)
+        unique.append(event)
+    highest = 0
+    state: str | None = None
+    applied: list[str] = []
+    out_of_order = 0
+    first_seen: dict[str, str | None] = {}
+    sequences: set[int] = set()
+    failure_code = failure_reason = None
+    external_reference = None
+    for event in unique:
+        event_state = STATE_BY_EVENT[event.event_type]
+        first_seen.setdefault(event_state, event.received_at)
+        external_reference = external_reference or event.external_reference
+        seq = event.sequence if event.sequence is not None else 0
+        if seq in sequences:
+            duplicates += 1  # same sequence under another event id: a provider-side duplicate
+            continue
+        sequences.add(seq)
+        if seq > highest:
+            highest = seq
+            state = event_state
+            applied.append(event.event_id)
+        else:
+            out_of_order += 1
+        if event_state == "FAILED":
+            failure_code, failure_reason = event.failure_code, event.failure_reason
+    gaps = tuple(s for s in range(1, highest) if s not in sequences)
+    return MessageLifecycle(
+        message_id=message_id,
+        external_reference=external_reference,
+        state=state,
+        highest_sequence=highest,
+        first_seen=first_seen,
+        events=tuple(unique),
+        applied=tuple(applied),
+        duplicate_deliveries=duplicates,
+        out_of_order=out_of_order,
+        sequence_gaps=gaps,
+        terminal_conflict="DELIVERED" in first_seen and "FAILED" in first_seen,
+        missing_queued="QUEUED" not in first_seen,
+        failure_code=failure_code,
+        failure_reason=failure_reason,
+    )
+
+
+def reconstruct(events: Iterable[WebhookEvent]) -> LifecycleSet:
+    """Rebuild every message's lifecycle from events in any order, with any duplication."""
+    outbound: dict[str, list[WebhookEvent]] = {}
+    inbound: dict[str, list[WebhookEvent]] = {}
+    unknown: dict[str, int] = {}
+    for event in events:
+        if event.event_type in OUTBOUND_EVENTS and event.message_id:
+            outbound.setdefault(event.message_id, []).append(event)
+        elif event.event_type == INBOUND_EVENT:
+            key = event.conversation_id or event.message_id or event.event_id
+            inbound.setdefault(key, []).append(event)
+        else:
+            unknown[event.event_type] = unknown.get(event.event_type, 0) + 1
+    return LifecycleSet(
+        messages={mid: _build(mid, evs) for mid, evs in outbound.items()},
+        conversations={
+            cid: InboundConversation(cid, tuple(sorted(evs, key=lambda e: e.arrival)))
+            for cid, evs in inbound.items()
+        },
+        unknown_event_types=unknown,
+    )

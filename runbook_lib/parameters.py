@@ -1,0 +1,271 @@
+"""Parameter files: one YAML file per environment, typed and validated before any network call.
+
+Secrets are never values here: a file names the environment variable that holds each one
+(``client_secret_env: REDCLOUD_CLIENT_SECRET``). Relative paths in a file are resolved against the
+file's own folder, so a run does not depend on the directory it was started from.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ParameterError
+
+__all__ = [
+    "EventSourceParameters",
+    "ExpectedNumber",
+    "ProviderParameters",
+    "RetryParameters",
+    "RunbookParameters",
+    "TestSendParameters",
+    "load_parameters",
+    "parameters_from_dict",
+]
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# One line of remedy per field, shown next to the problem.
+_FIXES = {
+    "client_secret_env": "name the environment variable that holds the client secret, "
+    "e.g. REDCLOUD_CLIENT_SECRET.",
+    "base_url": "use the API base URL, e.g. https://api.redcloud.example (no path).",
+    "to": "use an E.164 number such as +15005550001 that is listed in test_send.allowlist.",
+    "allowlist": "list the E.164 test destinations you own, e.g. ['+15005550001'].",
+    "webhook_override": "use 'none' (no override), 'any' (an enabled override) or the exact URL.",
+    "expect": "use one of: delivered, failed, sent, queued.",
+    "kind": "use receiver_sqlite (the reference receiver's store).",
+}
+
+_SECRET_HINT = (
+    "secrets are never values in a parameter file: name the environment variable instead "
+    "(client_secret_env, webhook_secret_env)."
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ProviderParameters(_Strict):
+    """Where the provider is and who we are to it."""
+
+    base_url: str
+    token_url: str | None = None
+    client_id: str = Field(min_length=1)
+    client_secret_env: str
+    scope: str | None = None
+    expected_environment: Literal["production", "sandbox"] | None = None
+    expected_client_id: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("base_url", "token_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("client_secret_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not ENV_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not an environment variable name (did you paste the secret itself?)"
+            )
+        return value
+
+    @property
+    def resolved_token_url(self) -> str:
+        return self.token_url or f"{self.base_url}/oauth/token"
+
+
+class RetryParameters(_Strict):
+    """Client retry policy for what the contract calls retryable."""
+
+    max_attempts: int = Field(default=4, ge=1, le=10)
+    base_delay_seconds: float = Field(default=0.5, ge=0, le=60)
+    max_delay_seconds: float = Field(default=8.0, ge=0, le=300)
+    max_retry_after_seconds: float = Field(default=120.0, ge=0, le=3600)
+
+
+class ExpectedNumber(_Strict):
+    """A number the integration sends from, and the state it must be in."""
+
+    number_id: str = Field(min_length=1)
+    sms: bool = True
+    mms: bool = False
+    webhook_override: str = "none"
+
+    @field_validator("webhook_override")
+    @classmethod
+    def _override(cls, value: str) -> str:
+        if value in ("none", "any") or re.match(r"^https?://", value):
+            return value
+        raise ValueError(f"{value!r} is not 'none', 'any' or a URL")
+
+
+class TestSendParameters(_Strict):
+    """The controlled test send: where from, where to, what outcome it must reach."""
+
+    __test__ = False  # not a pytest class
+
+    enabled: bool = True
+    send_from: str
+    to: str
+    allowlist: list[str] = Field(min_length=1)
+    body: str = Field(
+        default="Red Cloud go-live test (run {run_id})", min_length=1, max_length=1600
+    )
+    external_reference_prefix: str = Field(default="golive", max_length=64)
+    max_sends: int = Field(default=1, ge=1, le=10)
+    expect: Literal["delivered", "failed", "sent", "queued"] = "delivered"
+    lifecycle_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+    @field_validator("to")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        if not E164.match(value):
+            raise ValueError(f"{value!r} is not an E.164 number")
+        return value
+
+    @field_validator("allowlist")
+    @classmethod
+    def _e164_list(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if not E164.match(v)]
+        if bad:
+            raise ValueError(f"not E.164: {', '.join(map(repr, bad))}")
+        return values
+
+    @model_validator(mode="after")
+    def _allowlisted(self) -> TestSendParameters:
+        if self.to not in self.allowlist:
+            raise ValueError(f"destination {self.to} is not in allowlist")
+        return self
+
+
+class EventSourceParameters(_Strict):
+    """Where the webhook events the integration received can be read."""
+
+    kind: Literal["receiver_sqlite"] = "receiver_sqlite"
+    path: Path = Path("../state/receiver-events.sqlite")
+
+
+class WebhookParameters(_Strict):
+    """What the account webhook must look like in whoami."""
+
+    expect_configured: bool = True
+
+
+class RunbookParameters(_Strict):
+    """One environment's parameter file."""
+
+    environment: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    provider: ProviderParameters
+    retry: RetryParameters = RetryParameters()
+    numbers: list[ExpectedNumber] = Field(min_length=1)
+    test_send: TestSendParameters
+    webhooks: WebhookParameters = WebhookParameters()
+    event_source: EventSourceParameters = EventSourceParameters()
+    ledger_path: Path = Path("../state/send-ledger.sqlite")
+    clock_skew_warn_seconds: float = Field(default=30.0, gt=0)
+    clock_skew_fail_seconds: float = Field(default=240.0, gt=0)
+
+    @model_validator(mode="after")
+    def _send_from_is_expected(self) -> RunbookParameters:
+        ids = [n.number_id for n in self.numbers]
+        if self.test_send.send_from not in ids:
+            raise ValueError(
+                f"test_send.send_from {self.test_send.send_from!r} is not one of numbers "
+                f"({', '.join(ids)})"
+            )
+        if len(set(ids)) != len(ids):
+            raise ValueError("numbers lists the same number_id twice")
+        return self
+
+    def with_base_dir(self, base_dir: Path) -> RunbookParameters:
+        """Resolve relative paths against ``base_dir`` (the parameter file's folder)."""
+
+        def resolve(p: Path) -> Path:
+            return p if p.is_absolute() else (base_dir / p).resolve()
+
+        return self.model_copy(
+            update={
+                "ledger_path": resolve(self.ledger_path),
+                "event_source": self.event_source.model_copy(
+                    update={"path": resolve(self.event_source.path)}
+                ),
+            }
+        )
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error["loc"])
+    loc = loc.replace(".[", "[")
+    field = str(error["loc"][-1]) if error["loc"] else ""
+    if error["type"] == "extra_forbidden":
+        hint = (
+            _SECRET_HINT
+            if "secret" in field.lower() or "password" in field.lower() or "token" in field.lower()
+            else "remove it or check its spelling against parameters/sandbox.yaml."
+        )
+        return f"{loc}: unknown key. Fix: {hint}"
+    if error["type"] == "missing":
+        return f"{loc}: required but missing. Fix: add it (see parameters/sandbox.yaml)."
+    message = error["msg"].removeprefix("Value error, ")
+    fix = _FIXES.get(field)
+    where = loc or "(file)"
+    return f"{where}: {message}." + (f" Fix: {fix}" if fix else "")
+
+
+def parameters_from_dict(data: Any, *, source: str = "parameters") -> RunbookParameters:
+    """Validate a mapping; every problem is named with its fix in one :class:`ParameterError`."""
+    if not isinstance(data, dict):
+        raise ParameterError(
+            f"{source}: the file must be a YAML mapping of keys to values.",
+            remedy="start from parameters/sandbox.yaml.",
+        )
+    try:
+        return RunbookParameters.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors(include_url=False, include_input=False)]
+        raise ParameterError(
+            f"{source} has {len(problems)} problem(s):", problems=problems
+        ) from None
+
+
+def load_parameters(path: str | Path) -> RunbookParameters:
+    """Read and validate a parameter file.
+
+    Raises:
+        ParameterError: the file is missing, not YAML, or invalid; every problem is listed.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParameterError(
+            f"parameter file {path} does not exist.",
+            remedy="pass --params with a file from parameters/ (e.g. parameters/sandbox.yaml).",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"parameter file {path} cannot be read: {exc}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ParameterError(
+            f"parameter file {path} is not valid YAML{where}.",
+            remedy="fix the indentation or quoting there.",
+        ) from None
+    return parameters_from_dict(data, source=f"parameter file {path.name}").with_base_dir(
+        path.resolve().parent
+    )
