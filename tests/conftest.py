@@ -1,0 +1,18 @@
+"""Shared fixtures: every test starts with a clean environment and an empty secret registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from runbook_lib.secrets import REGISTRY
+
+RUNBOOK_ENV_VARS = ("REDCLOUD_CLIENT_SECRET", "REDCLOUD_WEBHOOK_SECRET", "RUNBOOK_REPORT_DIR")
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(monkeypatch: pytest.MonkeyPatch):
+    for name in RUNBOOK_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    REGISTRY.clear()
+    yield
+    REGISTRY.clear()
