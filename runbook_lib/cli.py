@@ -23,6 +23,7 @@ from .reports import (
     new_report_dir,
     write_config_error_report,
 )
+from .reports_index import build_index
 from .secrets import secret_from_env
 
 __all__ = ["main"]
@@ -124,6 +125,7 @@ def cmd_go_live(args: argparse.Namespace) -> int:
     run = run_go_live(
         Path(args.params), reports_root=Path(args.reports), run_id=args.run_id, new_run=args.new_run
     )
+    build_index(Path(args.reports))
     if run.exit_code == EXIT_BAD_INPUT:
         _err(f"runbook go-live: {run.summary['error']}")
         _say(f"report: {run.report_dir}")
@@ -174,8 +176,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 new_run=True,
                 extra_env={base["provider"]["client_secret_env"]: client_secret},
             )
+    build_index(Path(args.reports))
     _print_run(run)
     return run.exit_code
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    index = build_index(Path(args.reports))
+    _say(f"index: {index}")
+    return 0
 
 
 # -- servers ----------------------------------------------------------------------------------
@@ -256,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between lifecycle events in the sandbox (default 0.3)",
     )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("reports", help="rebuild reports/index.html and index.json")
+    p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
+    p.set_defaults(func=cmd_reports)
 
     p = sub.add_parser("sandbox", help="serve the Red Cloud contract sandbox in the foreground")
     p.add_argument("--host", default="127.0.0.1")

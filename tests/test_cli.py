@@ -1,0 +1,34 @@
+"""The runbook CLI: help that explains itself, usage errors exit 3."""
+
+from __future__ import annotations
+
+import pytest
+
+from runbook_lib.cli import main
+
+
+def test_help_lists_commands_and_exit_codes(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("go-live", "demo", "sandbox", "receiver"):
+        assert command in out
+    assert "exit codes" in out
+
+
+@pytest.mark.parametrize("argv", [[], ["go-live"], ["no-such-command"], ["go-live", "--params"]])
+def test_usage_errors_exit_3(argv, capsys):
+    assert main(argv) == 3
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_go_live_with_missing_file_exits_3_and_names_the_fix(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["go-live", "--params", "nope.yaml"]) == 3
+    captured = capsys.readouterr()
+    assert "does not exist" in captured.err and "parameters/sandbox.yaml" in captured.err
+    assert "report:" in captured.out
+
+
+def test_receiver_refuses_to_start_without_a_signing_secret(capsys):
+    assert main(["receiver", "--secret-env", "NO_SUCH_SECRET_VAR"]) == 3
+    assert "NO_SUCH_SECRET_VAR" in capsys.readouterr().err
