@@ -1,0 +1,152 @@
+"""The reference webhook receiver: verify the raw body, store durably, then answer 2xx.
+
+Status per outcome: stored or duplicate → 200; unknown event type → 200 (stored, ignored by
+consumers); missing/malformed headers, bad or stale timestamps, a malformed signature header, a
+body that is not UTF-8 JSON with ``eventId``/``eventType``, or an ``eventId`` that differs from
+``webhook-id`` → 400; a signature that does not match → 401. Never 5xx for anything a sender did:
+a 5xx makes the provider retry forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..errors import WebhookVerificationError
+from ..secrets import secret_from_env
+from ..serving import BackgroundServer
+from ..signing import TIMESTAMP_TOLERANCE_SECONDS, verify_webhook
+from .store import EventStore
+
+__all__ = ["ReceiverConfig", "build_receiver", "create_receiver_app", "run_receiver"]
+
+log = logging.getLogger("runbook.receiver")
+WEBHOOK_PATH = "/webhooks/redcloud"
+
+
+def _reject(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"status": "rejected", "reason": reason}, status_code=status)
+
+
+def create_receiver_app(
+    *,
+    secrets: Sequence[str] | str,
+    store: EventStore,
+    tolerance: int = TIMESTAMP_TOLERANCE_SECONDS,
+    path: str = WEBHOOK_PATH,
+) -> Starlette:
+    """A Starlette app that receives Red Cloud webhooks into ``store``."""
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not keys or not all(keys):
+        raise ValueError("the receiver needs at least one signing secret")
+
+    async def receive(request: Request) -> JSONResponse:
+        body = await request.body()
+        webhook_id = request.headers.get("webhook-id")
+        try:
+            verify_webhook(keys, request.headers, body, tolerance=tolerance)
+        except WebhookVerificationError as exc:
+            reason = exc.code or "invalid_signature"
+            await run_in_threadpool(store.record_rejection, reason, webhook_id=webhook_id)
+            log.info("rejected webhook %s: %s", webhook_id, reason)
+            return _reject(401 if reason == "invalid_signature" else 400, reason)
+        except Exception:  # never a 5xx for what a sender did
+            await run_in_threadpool(
+                store.record_rejection, "malformed_headers", webhook_id=webhook_id
+            )
+            return _reject(400, "malformed_headers")
+        try:
+            text = body.decode("utf-8")
+            envelope = json.loads(text)
+            if not isinstance(envelope, dict):
+                raise ValueError("not an object")
+            event_id, event_type = envelope.get("eventId"), envelope.get("eventType")
+            if not isinstance(event_id, str) or not isinstance(event_type, str):
+                raise ValueError("no eventId/eventType")
+        except (UnicodeDecodeError, ValueError):
+            await run_in_threadpool(store.record_rejection, "malformed_json", webhook_id=webhook_id)
+            return _reject(400, "malformed_json")
+        if event_id != webhook_id:
+            await run_in_threadpool(
+                store.record_rejection,
+                "event_id_mismatch",
+                webhook_id=webhook_id,
+                event_type=event_type,
+            )
+            return _reject(400, "event_id_mismatch")
+        try:
+            outcome = await run_in_threadpool(store.record, body, webhook_id)
+        except ValueError:
+            await run_in_threadpool(store.record_rejection, "malformed_json", webhook_id=webhook_id)
+            return _reject(400, "malformed_json")
+        return JSONResponse({"status": outcome})
+
+    async def healthz(request: Request) -> JSONResponse:
+        counts = await run_in_threadpool(store.counts)
+        return JSONResponse({"status": "ok", "events": counts["events"]})
+
+    return Starlette(
+        routes=[Route(path, receive, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiverConfig:
+    """How ``runbook receiver`` runs: where it listens, stores, and finds its secret."""
+
+    host: str = "127.0.0.1"
+    port: int = 8766
+    db_path: Path = Path("state/receiver-events.sqlite")
+    secret_env: str = "REDCLOUD_WEBHOOK_SECRET"
+    path: str = WEBHOOK_PATH
+
+
+def build_receiver(config: ReceiverConfig, environ: Mapping[str, str] | None = None) -> Starlette:
+    """The receiver app for ``config``; refuses to start without a signing secret.
+
+    Raises:
+        MissingSecretError: the environment variable ``config.secret_env`` is unset.
+    """
+    env = dict(os.environ if environ is None else environ)
+    secret = secret_from_env(config.secret_env, purpose="webhook signing secret", environ=env)
+    # Several space-separated secrets: accept either while a rotation is under way.
+    return create_receiver_app(
+        secrets=secret.reveal().split(), store=EventStore(config.db_path), path=config.path
+    )
+
+
+@dataclass
+class RunningReceiver:
+    """A receiver serving on a loopback port."""
+
+    url: str
+    webhook_url: str
+    store: EventStore
+    server: BackgroundServer
+
+
+@contextlib.contextmanager
+def run_receiver(
+    *, db_path: str | Path, secrets: Sequence[str] | str, port: int = 0, path: str = WEBHOOK_PATH
+) -> Iterator[RunningReceiver]:
+    """Serve a receiver on 127.0.0.1 (a free port by default) until the block ends."""
+    store = EventStore(db_path)
+    app = create_receiver_app(secrets=secrets, store=store, path=path)
+    server = BackgroundServer(app, port=port, name="receiver")
+    server.start()
+    try:
+        yield RunningReceiver(server.url, server.url + path, store, server)
+    finally:
+        server.stop()
+        store.close()
