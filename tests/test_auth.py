@@ -41,7 +41,9 @@ class FakeProvider:
             if self.token_status != 200:
                 return httpx.Response(self.token_status, json={"error": "server_error"})
             if creds != f"cli_test:{SECRET}":
-                return httpx.Response(401, json={"error": "invalid_client", "error_description": "bad"})
+                return httpx.Response(
+                    401, json={"error": "invalid_client", "error_description": "bad"}
+                )
             return httpx.Response(
                 200,
                 json={
@@ -58,10 +60,19 @@ class FakeProvider:
             self.reject_tokens -= 1
             return httpx.Response(
                 401,
-                json={"code": "invalid_token", "status": 401, "requestId": f"req_401_{self.api_calls}"},
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"', "X-Request-Id": f"req_401_{self.api_calls}"},
+                json={
+                    "code": "invalid_token",
+                    "status": 401,
+                    "requestId": f"req_401_{self.api_calls}",
+                },
+                headers={
+                    "WWW-Authenticate": 'Bearer error="invalid_token"',
+                    "X-Request-Id": f"req_401_{self.api_calls}",
+                },
             )
-        return httpx.Response(200, json={"clientId": "cli_x"}, headers={"X-Request-Id": f"req_ok{self.api_calls}"})
+        return httpx.Response(
+            200, json={"clientId": "cli_x"}, headers={"X-Request-Id": f"req_ok{self.api_calls}"}
+        )
 
 
 class Clock:
@@ -72,14 +83,21 @@ class Clock:
         return self.now
 
 
-def make_client(provider: FakeProvider, *, secret: str = SECRET, clock: Clock | None = None) -> RedCloudClient:
+def make_client(
+    provider: FakeProvider, *, secret: str = SECRET, clock: Clock | None = None
+) -> RedCloudClient:
     auth = ClientCredentialsAuth(
-        token_url=TOKEN_URL, client_id="cli_test", client_secret=Secret(secret),
+        token_url=TOKEN_URL,
+        client_id="cli_test",
+        client_secret=Secret(secret),
         clock=clock or Clock(),
     )
     return RedCloudClient(
-        base_url="https://api.test", auth=auth, transport=httpx.MockTransport(provider),
-        retry=RetryPolicy(max_attempts=3, base_delay=0), sleep=lambda s: None,
+        base_url="https://api.test",
+        auth=auth,
+        transport=httpx.MockTransport(provider),
+        retry=RetryPolicy(max_attempts=3, base_delay=0),
+        sleep=lambda s: None,
     )
 
 
@@ -138,8 +156,12 @@ def test_unreachable_token_url_is_named():
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    auth = ClientCredentialsAuth(token_url=TOKEN_URL, client_id="cli_test", client_secret=Secret(SECRET))
-    client = RedCloudClient(base_url="https://api.test", auth=auth, transport=httpx.MockTransport(refuse))
+    auth = ClientCredentialsAuth(
+        token_url=TOKEN_URL, client_id="cli_test", client_secret=Secret(SECRET)
+    )
+    client = RedCloudClient(
+        base_url="https://api.test", auth=auth, transport=httpx.MockTransport(refuse)
+    )
     with pytest.raises(TokenEndpointError) as info:
         client.whoami()
     assert "unreachable" in str(info.value) and TOKEN_URL in str(info.value)

@@ -20,19 +20,31 @@ class Scripted(FakeProvider):
         self.keys: list[str | None] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path != "/api/core/messages/send" and request.url.path != "/api/core/numbers":
+        if (
+            request.url.path != "/api/core/messages/send"
+            and request.url.path != "/api/core/numbers"
+        ):
             return super().__call__(request)
         self.keys.append(request.headers.get("idempotency-key"))
         item = self.script.pop(0)
         if isinstance(item, Exception):
             raise item
         status, headers, body = item
-        return httpx.Response(status, json=body, headers={"X-Request-Id": f"req_{len(self.keys)}", **headers})
+        return httpx.Response(
+            status, json=body, headers={"X-Request-Id": f"req_{len(self.keys)}", **headers}
+        )
 
 
 def problem(status: int, code: str, retryable: bool = False) -> dict:
-    return {"type": "about:blank", "title": code, "status": status, "detail": f"{code} detail",
-            "code": code, "requestId": f"req_body_{code}", "retryable": retryable}
+    return {
+        "type": "about:blank",
+        "title": code,
+        "status": status,
+        "detail": f"{code} detail",
+        "code": code,
+        "requestId": f"req_body_{code}",
+        "retryable": retryable,
+    }
 
 
 ACCEPTED = (202, {}, {"messageId": "msg_1", "status": "QUEUED", "externalReference": "r"})
@@ -68,7 +80,10 @@ def test_409_in_progress_is_retried_but_other_409s_are_not():
     assert len(provider.keys) == 1
 
 
-@pytest.mark.parametrize("status,code", [(400, "invalid_request"), (403, "forbidden"), (404, "not_found"), (422, "invalid_send_from")])
+@pytest.mark.parametrize(
+    "status,code",
+    [(400, "invalid_request"), (403, "forbidden"), (404, "not_found"), (422, "invalid_send_from")],
+)
 def test_final_errors_are_not_retried_and_carry_request_id_first(status, code):
     client, provider = client_with([(status, {}, problem(status, code))], [])
     with pytest.raises(ProviderError) as info:
@@ -80,7 +95,9 @@ def test_final_errors_are_not_retried_and_carry_request_id_first(status, code):
 
 def test_retry_after_is_honoured():
     sleeps: list[float] = []
-    client, _ = client_with([(429, {"Retry-After": "7"}, problem(429, "rate_limited", True)), ACCEPTED], sleeps)
+    client, _ = client_with(
+        [(429, {"Retry-After": "7"}, problem(429, "rate_limited", True)), ACCEPTED], sleeps
+    )
     client.send_message({}, idempotency_key="k")
     assert sleeps == [7.0]
 
@@ -104,7 +121,11 @@ def test_gives_up_after_max_attempts_and_says_so():
 
 def test_connection_errors_are_retried_then_reported():
     req = httpx.Request("POST", "https://api.test/api/core/messages/send")
-    script = [httpx.ConnectError("refused", request=req), httpx.ReadTimeout("slow", request=req), ACCEPTED]
+    script = [
+        httpx.ConnectError("refused", request=req),
+        httpx.ReadTimeout("slow", request=req),
+        ACCEPTED,
+    ]
     client, provider = client_with(script, [])
     assert client.send_message({}, idempotency_key="k").status == 202
     assert provider.keys == ["k", "k", "k"]
@@ -129,7 +150,10 @@ def test_every_response_request_id_is_logged():
     client, _ = client_with([(503, {}, problem(503, "x", True)), ACCEPTED], [])
     client.send_message({}, idempotency_key="k")
     sends = [r for r in client.request_log if r.path.endswith("/send")]
-    assert [(r.status, r.request_id, r.attempt) for r in sends] == [(503, "req_1", 1), (202, "req_2", 2)]
+    assert [(r.status, r.request_id, r.attempt) for r in sends] == [
+        (503, "req_1", 1),
+        (202, "req_2", 2),
+    ]
 
 
 def test_parse_retry_after_accepts_seconds_and_dates():

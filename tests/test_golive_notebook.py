@@ -33,8 +33,18 @@ def test_go_live_passes_on_the_sandbox_and_writes_a_dated_report(stack, tmp_path
     for name in ("report.ipynb", "report.html", "summary.json"):
         assert (run.report_dir / name).exists()
     ids = {c["id"] for c in summary["checks"]}
-    assert {"auth.token", "whoami.context", "whoami.webhook", "numbers.num_sbx_primary", "send.accepted",
-            "send.replay", "lifecycle.queued", "lifecycle.sent", "lifecycle.final", "support.trace"} <= ids
+    assert {
+        "auth.token",
+        "whoami.context",
+        "whoami.webhook",
+        "numbers.num_sbx_primary",
+        "send.accepted",
+        "send.replay",
+        "lifecycle.queued",
+        "lifecycle.sent",
+        "lifecycle.final",
+        "support.trace",
+    } <= ids
     (message,) = summary["messages"]
     assert message["messageId"].startswith("msg_") and message["externalReference"]
     assert message["lifecycle"]["state"] == "DELIVERED"
@@ -50,7 +60,9 @@ def test_suspended_expected_number_fails_with_exit_1(stack, tmp_path):
         {"number_id": "num_sbx_primary", "sms": True, "mms": True, "webhook_override": "none"},
         {"number_id": "num_sbx_suspended", "sms": True, "mms": False, "webhook_override": "none"},
     ]
-    run = run_go_live(stack.params(numbers=numbers), reports_root=tmp_path / "r", extra_env=stack.env)
+    run = run_go_live(
+        stack.params(numbers=numbers), reports_root=tmp_path / "r", extra_env=stack.env
+    )
     assert run.exit_code == 1
     by_id = {c["id"]: c for c in run.summary["checks"]}
     assert by_id["numbers.num_sbx_suspended"]["status"] == "FAIL"
@@ -98,8 +110,11 @@ def test_a_failing_cell_still_leaves_a_report_that_says_where(tmp_path):
     folder = tmp_path / "report"
     folder.mkdir()
     run = execute_report(
-        kind="go-live", notebook=ROOT / "notebooks" / "go_live.ipynb", report_dir=folder,
-        environment="sandbox", parameters={"params_file": str(tmp_path / "missing.yaml"), "run_id": ""},
+        kind="go-live",
+        notebook=ROOT / "notebooks" / "go_live.ipynb",
+        report_dir=folder,
+        environment="sandbox",
+        parameters={"params_file": str(tmp_path / "missing.yaml"), "run_id": ""},
         cwd=Path.cwd(),
     )
     assert run.exit_code == 2 and run.summary["outcome"] == "ERROR"

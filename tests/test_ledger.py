@@ -12,7 +12,9 @@ def test_reserve_is_stable_across_reopen(tmp_path):
     run = ledger.start_run("sandbox", "go-live")
     first = ledger.reserve(run, "step", "key-1", {"to": "+1", "body": "x"})
     ledger.close()
-    again = SendLedger(tmp_path / "l.sqlite").reserve(run, "step", "key-2", {"body": "x", "to": "+1"})
+    again = SendLedger(tmp_path / "l.sqlite").reserve(
+        run, "step", "key-2", {"body": "x", "to": "+1"}
+    )
     assert again.idempotency_key == first.idempotency_key == "key-1"
 
 

@@ -7,15 +7,34 @@ from hypothesis import strategies as st
 
 from runbook_lib import WebhookEvent, reconstruct
 
-TYPES = {1: ("message.queued", "QUEUED"), 2: ("message.sent", "SENT"), 3: ("message.delivery", "DELIVERED")}
+TYPES = {
+    1: ("message.queued", "QUEUED"),
+    2: ("message.sent", "SENT"),
+    3: ("message.delivery", "DELIVERED"),
+}
 
 
-def ev(seq: int, arrival: int, *, mid: str = "msg_1", eid: str | None = None, etype=None, status=None, deliveries=1):
+def ev(
+    seq: int,
+    arrival: int,
+    *,
+    mid: str = "msg_1",
+    eid: str | None = None,
+    etype=None,
+    status=None,
+    deliveries=1,
+):
     etype_, status_ = TYPES.get(seq, ("message.failed", "FAILED"))
     return WebhookEvent(
-        event_id=eid or f"evt_{mid}_{seq}", event_type=etype or etype_, message_id=mid,
-        external_reference="ref", sequence=seq, status=status or status_, arrival=arrival,
-        received_at=f"t{arrival}", delivery_count=deliveries,
+        event_id=eid or f"evt_{mid}_{seq}",
+        event_type=etype or etype_,
+        message_id=mid,
+        external_reference="ref",
+        sequence=seq,
+        status=status or status_,
+        arrival=arrival,
+        received_at=f"t{arrival}",
+        delivery_count=deliveries,
     )
 
 
@@ -43,16 +62,32 @@ def test_gap_and_missing_queued_are_flagged():
 
 
 def test_failed_keeps_reason_and_terminal_conflict_is_flagged():
-    failed = WebhookEvent("evt_f", "message.failed", message_id="msg_1", sequence=3, status="FAILED",
-                          failure_code="carrier_rejected", failure_reason="no", arrival=4)
+    failed = WebhookEvent(
+        "evt_f",
+        "message.failed",
+        message_id="msg_1",
+        sequence=3,
+        status="FAILED",
+        failure_code="carrier_rejected",
+        failure_reason="no",
+        arrival=4,
+    )
     lc = reconstruct([ev(1, 1), ev(2, 2), failed]).messages["msg_1"]
     assert lc.state == "FAILED" and lc.failure_code == "carrier_rejected"
-    both = reconstruct([ev(1, 1), ev(3, 2), WebhookEvent("evt_x", "message.failed", message_id="msg_1", sequence=4, arrival=3)])
+    both = reconstruct(
+        [
+            ev(1, 1),
+            ev(3, 2),
+            WebhookEvent("evt_x", "message.failed", message_id="msg_1", sequence=4, arrival=3),
+        ]
+    )
     assert both.messages["msg_1"].terminal_conflict
 
 
 def test_inbound_is_a_new_message_never_an_update():
-    inbound = WebhookEvent("evt_in", "message.inbound", message_id="msg_1", conversation_id="conv_1", arrival=5)
+    inbound = WebhookEvent(
+        "evt_in", "message.inbound", message_id="msg_1", conversation_id="conv_1", arrival=5
+    )
     result = reconstruct([ev(1, 1), inbound])
     assert result.messages["msg_1"].state == "QUEUED"
     assert list(result.conversations) == ["conv_1"]

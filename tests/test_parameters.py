@@ -22,7 +22,9 @@ def sandbox() -> dict:
     return yaml.safe_load((ROOT / "parameters" / "sandbox.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["sandbox.yaml", "staging.example.yaml", "production.example.yaml"])
+@pytest.mark.parametrize(
+    "name", ["sandbox.yaml", "staging.example.yaml", "production.example.yaml"]
+)
 def test_shipped_parameter_files_are_valid(name):
     params = load_parameters(ROOT / "parameters" / name)
     assert params.provider.client_secret_env.isupper()

@@ -19,9 +19,18 @@ OLD_SECRET = generate_webhook_secret()
 
 def envelope(event_id="evt_1", event_type="message.sent", seq=2, **data) -> bytes:
     body = {
-        "eventId": event_id, "eventType": event_type, "createdAt": "2026-11-23T07:00:00Z",
-        "data": {"messageId": "msg_1", "externalReference": "ref-1", "sequence": seq,
-                 "status": "SENT", "numberId": "num_a", "to": "+15005550001", **data},
+        "eventId": event_id,
+        "eventType": event_type,
+        "createdAt": "2026-11-23T07:00:00Z",
+        "data": {
+            "messageId": "msg_1",
+            "externalReference": "ref-1",
+            "sequence": seq,
+            "status": "SENT",
+            "numberId": "num_a",
+            "to": "+15005550001",
+            **data,
+        },
         "futureField": {"ignored": True},
     }
     return json.dumps(body, separators=(",", ":")).encode()
@@ -36,7 +45,9 @@ def receiver(tmp_path):
 def post(receiver, body: bytes, *, msg_id="evt_1", secret=SECRET, headers=None, **kw):
     h = signed_headers(secret, msg_id, body, **kw)
     h.update(headers or {})
-    return httpx.post(receiver.webhook_url, content=body, headers={k: v for k, v in h.items() if v is not None})
+    return httpx.post(
+        receiver.webhook_url, content=body, headers={k: v for k, v in h.items() if v is not None}
+    )
 
 
 def test_valid_event_is_stored_with_its_raw_body(receiver):
@@ -114,7 +125,9 @@ def test_missing_header_is_400(receiver, header):
     assert httpx.post(receiver.webhook_url, content=body, headers=h).status_code == 400
 
 
-@pytest.mark.parametrize("body", [b"\xff\xfe not utf-8", b"{not json", b"[1,2]", b'{"eventId": "evt_1"}'])
+@pytest.mark.parametrize(
+    "body", [b"\xff\xfe not utf-8", b"{not json", b"[1,2]", b'{"eventId": "evt_1"}']
+)
 def test_malformed_body_with_valid_signature_is_400(receiver, body):
     response = post(receiver, body)
     assert response.status_code == 400
