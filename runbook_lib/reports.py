@@ -194,6 +194,17 @@ def _outcome(
     return "PASS", EXIT_OK
 
 
+def _kernel_manager_class() -> type:
+    """A kernel manager on IPC sockets: local-only, and no plaintext-TCP warning in every run."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import CaselessStrEnum
+
+    class IpcKernelManager(KernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc")
+
+    return IpcKernelManager
+
+
 def execute_report(
     *,
     kind: str,
@@ -226,6 +237,7 @@ def execute_report(
             progress_bar=False,
             log_output=False,
             report_mode=False,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except PapermillExecutionError:
         pass  # the failing cell is read back from the executed notebook below
