@@ -1,0 +1,24 @@
+"""Run every benchmark: ``python -m benchmarks`` (or ``make bench``)."""
+
+from __future__ import annotations
+
+import sys
+
+from . import golive_walltime
+
+BENCHMARKS = {"golive": golive_walltime.main}
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(BENCHMARKS)
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        return 3
+    for name in chosen:
+        BENCHMARKS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
