@@ -150,7 +150,7 @@ def _verdict_html(summary: dict[str, Any]) -> str:
         checks=checks,
         error=error,
     )
-    title = summary["kind"].replace("-", " ").capitalize()
+    title = summary["kind"].capitalize()
     header = (
         f"<h2 style='margin:0 0 4px 0'>{esc(title)} report — {esc(summary['environment'])}</h2>"
         f"<p style='margin:0 0 8px 0;color:#57606a'>started {esc(summary['startedAt'])}, finished "

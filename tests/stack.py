@@ -56,7 +56,7 @@ def running_stack(folder: Path, **sandbox_options: Any) -> Iterator[Stack]:
             webhook_url=receiver.webhook_url,
             webhook_secret=webhook_secret,
             lifecycle_delay=0,
-            webhook_retry_schedule=(0.05, 0.1, 0.2),
+            webhook_retry_schedule=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
             **sandbox_options,
         )
         with run_sandbox(config) as sandbox:

@@ -22,17 +22,22 @@ from .config import (
     SEEDED_NUMBERS,
     SandboxConfig,
 )
+from .control import SandboxControl, is_sandbox
+from .faults import FaultProfile
 from .state import SandboxState
 
 __all__ = [
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_WEBHOOK_SECRET",
     "DESTINATIONS",
+    "FaultProfile",
     "INVALID_DESTINATION",
     "SEEDED_NUMBERS",
     "RunningSandbox",
     "Sandbox",
     "SandboxConfig",
+    "SandboxControl",
+    "is_sandbox",
     "run_sandbox",
 ]
 
@@ -63,6 +68,12 @@ class Sandbox:
 
     def revoke_all_tokens(self) -> int:
         return self.state.revoke_all_tokens()
+
+    def set_faults(self, profile: FaultProfile | dict[str, Any] | None) -> None:
+        """Apply a fault profile (validated); None clears every fault."""
+        if not isinstance(profile, FaultProfile):
+            profile = FaultProfile.from_dict(profile)
+        self.state.faults.apply(profile)
 
     def set_webhook_url(self, url: str | None) -> None:
         self.state.set_webhook_url(url)

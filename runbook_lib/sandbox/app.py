@@ -7,6 +7,7 @@ import base64
 import binascii
 import contextlib
 import json
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import INVALID_DESTINATION
+from .faults import FaultProfile
 from .state import SandboxState, iso
 from .webhooks import WebhookDispatcher
 
@@ -51,6 +53,13 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+async def _json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"{}")
+    except ValueError:
+        return None
+
+
 def _rid(request: Request) -> str:
     return request.state.request_id
 
@@ -78,13 +87,65 @@ def problem(
     )
 
 
+class InjectedConnectionReset(Exception):
+    """Raised after the response has started, so the server drops the connection mid-answer."""
+
+
+class _HideInjectedResets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, InjectedConnectionReset)
+
+
+logging.getLogger("uvicorn.error").addFilter(_HideInjectedResets())
+
+
+class ConnectionReset(Response):
+    """A response that starts, then breaks the connection: the client sees a transport error."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"1000")],
+            }
+        )
+        raise InjectedConnectionReset("connection reset (injected)")
+
+
 def create_app(state: SandboxState) -> tuple[Starlette, WebhookDispatcher]:
     """The Starlette app serving ``state``, and the dispatcher its lifespan runs."""
     config = state.config
     dispatcher = WebhookDispatcher(state)
 
+    async def api_fault(request: Request, route: str) -> Response | None:
+        """Injected latency, resets, 429 and 5xx for ``route`` (None: behave)."""
+        faults = state.faults.route(route)
+        if faults is None:
+            return None
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if state.faults.roll(faults.reset_rate):
+            return ConnectionReset()
+        if state.faults.roll(faults.rate_429):
+            return problem(
+                request, 429, "rate_limited", "Too many requests (injected).", retryable=True,
+                headers={"Retry-After": str(faults.retry_after)},
+            )  # fmt: skip
+        if state.faults.roll(faults.rate_5xx):
+            if route == "token":
+                return JSONResponse({"error": "temporarily_unavailable"}, faults.status_5xx)
+            return problem(
+                request, faults.status_5xx, "service_unavailable", "The service failed (injected).",
+                retryable=True, headers={"Retry-After": "1"} if faults.status_5xx == 503 else None,
+            )  # fmt: skip
+        return None
+
     # -- auth -------------------------------------------------------------------------------
     async def token(request: Request) -> Response:
+        if (fault := await api_fault(request, "token")) is not None:
+            return fault
         # application/x-www-form-urlencoded, parsed here to avoid a multipart dependency
         form = {k: v[-1] for k, v in parse_qs((await request.body()).decode("latin-1")).items()}
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
@@ -132,6 +193,8 @@ def create_app(state: SandboxState) -> tuple[Starlette, WebhookDispatcher]:
 
     # -- API --------------------------------------------------------------------------------
     async def whoami(request: Request) -> Response:
+        if (fault := await api_fault(request, "whoami")) is not None:
+            return fault
         if (denied := authenticate(request)) is not None:
             return denied
         with state.lock:
@@ -157,6 +220,8 @@ def create_app(state: SandboxState) -> tuple[Starlette, WebhookDispatcher]:
         )
 
     async def numbers(request: Request) -> Response:
+        if (fault := await api_fault(request, "numbers")) is not None:
+            return fault
         if (denied := authenticate(request)) is not None:
             return denied
         limit_text = request.query_params.get("limit")
@@ -188,6 +253,8 @@ def create_app(state: SandboxState) -> tuple[Starlette, WebhookDispatcher]:
         return JSONResponse({"data": page, "nextCursor": next_cursor})
 
     async def send(request: Request) -> Response:
+        if (fault := await api_fault(request, "send")) is not None:
+            return fault
         if (denied := authenticate(request)) is not None:
             return denied
         key = request.headers.get("idempotency-key")
@@ -295,6 +362,79 @@ def create_app(state: SandboxState) -> tuple[Starlette, WebhookDispatcher]:
     async def sbx_revoke(request: Request) -> Response:
         return JSONResponse({"revoked": state.revoke_all_tokens()})
 
+    async def sbx_token_ttl(request: Request) -> Response:
+        body = await _json(request)
+        ttl = body.get("ttl") if isinstance(body, dict) else None
+        if not isinstance(ttl, int) or ttl < 1:
+            return problem(
+                request, 400, "invalid_request", "ttl must be a whole number of seconds >= 1."
+            )
+        state.token_ttl = ttl
+        return JSONResponse({"ttl": ttl})
+
+    async def sbx_faults(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                state.faults.apply(FaultProfile.from_dict(await _json(request)))
+            except ValueError as exc:
+                return problem(request, 400, "invalid_request", str(exc))
+        elif request.method == "DELETE":
+            state.faults.apply(FaultProfile())
+        return JSONResponse(state.faults.profile.to_dict())
+
+    async def sbx_trigger(request: Request) -> Response:
+        """Any event, with payload overrides, delivered like a real one."""
+        body = await _json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("eventType"), str):
+            return problem(
+                request, 400, "invalid_request", "give eventType and optional data overrides."
+            )
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        message_id = data.get("messageId")
+        number_id = data.get("numberId") or "num_sbx_primary"
+        event = state.enqueue(
+            body["eventType"], data, url=state.target_url(number_id), message_id=message_id
+        )
+        dispatcher.wake()
+        return JSONResponse({"eventId": event.event_id}, status_code=202)
+
+    async def sbx_inbound(request: Request) -> Response:
+        """Simulate a handset replying: a ``message.inbound`` event (media allowed)."""
+        body = await _json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("from"), str):
+            return problem(
+                request, 400, "invalid_request", "give from, numberId, body and/or media."
+            )
+        number = state.number(body.get("numberId") or "num_sbx_primary")
+        if number is None:
+            return problem(request, 400, "invalid_request", "numberId is not a sandbox number.")
+        data = {
+            "messageId": state.new_id("msg"),
+            "conversationId": body.get("conversationId") or state.new_id("conv"),
+            "numberId": number["numberId"],
+            "from": body["from"],
+            "to": number["phoneNumber"],
+            "body": body.get("body", ""),
+            "media": body.get("media") or [],
+            "receivedAt": iso(),
+        }
+        event = state.enqueue("message.inbound", data, url=state.target_url(number["numberId"]))
+        dispatcher.wake()
+        return JSONResponse({"eventId": event.event_id, **data}, status_code=202)
+
+    async def sbx_resend(request: Request) -> Response:
+        body = await _json(request)
+        event_id = body.get("eventId") if isinstance(body, dict) else None
+        event = state.resend(event_id) if isinstance(event_id, str) else None
+        if event is None:
+            return problem(request, 404, "not_found", "no such eventId.")
+        dispatcher.wake()
+        return JSONResponse({"eventId": event.event_id}, status_code=202)
+
+    async def sbx_reset(request: Request) -> Response:
+        state.reset()
+        return JSONResponse({"reset": True})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await dispatcher.start()
@@ -321,6 +461,12 @@ def create_app(state: SandboxState) -> tuple[Starlette, WebhookDispatcher]:
             Route("/_sandbox/messages", sbx_messages, methods=["GET"]),
             Route("/_sandbox/webhooks", sbx_webhooks, methods=["GET"]),
             Route("/_sandbox/tokens/revoke", sbx_revoke, methods=["POST"]),
+            Route("/_sandbox/tokens/ttl", sbx_token_ttl, methods=["POST"]),
+            Route("/_sandbox/faults", sbx_faults, methods=["GET", "PUT", "DELETE"]),
+            Route("/_sandbox/events", sbx_trigger, methods=["POST"]),
+            Route("/_sandbox/inbound", sbx_inbound, methods=["POST"]),
+            Route("/_sandbox/webhooks/resend", sbx_resend, methods=["POST"]),
+            Route("/_sandbox/reset", sbx_reset, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .config import DEFAULT_OUTCOME, DESTINATIONS, FAILURE, SEEDED_NUMBERS, SandboxConfig
+from .faults import Faults
 
 __all__ = ["IdempotencyRecord", "OutboundEvent", "SandboxState", "iso"]
 
@@ -76,11 +77,14 @@ class SandboxState:
     last_success_at: float | None = None
     last_failure_at: float | None = None
     last_attempt_failed: bool = False
+    token_ttl: int = 0
+    faults: Faults = field(default_factory=Faults)
     _order: int = 0
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.config.seed)
         self.webhook_url = self.config.webhook_url
+        self.token_ttl = self.config.token_ttl
         override = self.config.webhook_override_url or self.config.webhook_url
         for seed in SEEDED_NUMBERS:
             number = {k: v for k, v in seed.items() if k != "override"}
@@ -181,7 +185,7 @@ class SandboxState:
         self._schedule_lifecycle(message_id, body, now)
         return accepted
 
-    def _target_url(self, number_id: str) -> str | None:
+    def target_url(self, number_id: str) -> str | None:
         number = self.number(number_id) or {}
         override = number.get("webhookOverride") or {}
         if override.get("enabled") and override.get("url"):
@@ -191,7 +195,7 @@ class SandboxState:
     def _schedule_lifecycle(self, message_id: str, body: dict[str, Any], accepted: float) -> None:
         outcome = DESTINATIONS.get(body["to"], DEFAULT_OUTCOME)
         delay = self.config.lifecycle_delay
-        url = self._target_url(body["sendFrom"])
+        url = self.target_url(body["sendFrom"])
         events = []
         for index, event_type in enumerate(outcome.steps):
             occurred = accepted + index * delay
@@ -243,9 +247,12 @@ class SandboxState:
                 message_id=message_id,
                 url=url,
                 body=json.dumps(envelope, separators=(",", ":")).encode(),
-                due=time.time() if due is None else due,
+                due=(time.time() if due is None else due)
+                + self.faults.profile.webhooks.delay_seconds,
                 order=self._order,
-                extra_copies=1 if duplicate else 0,
+                extra_copies=1
+                if duplicate or self.faults.roll(self.faults.profile.webhooks.duplicate_rate)
+                else 0,
             )
             self.outbox.append(event)
         return event
@@ -258,7 +265,8 @@ class SandboxState:
                 if not e.acknowledged and not e.abandoned and e.url and e.url not in self.disabled_urls
                 and e.due <= now
             ]  # fmt: skip
-        return sorted(ready, key=lambda e: (e.due, e.order))
+        ordered = sorted(ready, key=lambda e: (e.due, e.order))
+        return ordered[::-1] if self.faults.profile.webhooks.reorder else ordered
 
     def next_due(self) -> float | None:
         with self.lock:
@@ -314,6 +322,32 @@ class SandboxState:
             if self.webhook_url in self.disabled_urls or self.last_attempt_failed:
                 return "FAILING"
             return "CONFIGURED"
+
+    def resend(self, event_id: str) -> OutboundEvent | None:
+        """Deliver an already delivered event again (same id), as a provider's replay tool does."""
+        with self.lock:
+            event = next((e for e in self.outbox if e.event_id == event_id), None)
+            if event is None:
+                return None
+            event.acknowledged = False
+            event.abandoned = False
+            event.due = time.time()
+            return event
+
+    def reset(self) -> None:
+        """Forget messages, events, tokens, keys and faults; keep the seeded numbers."""
+        with self.lock:
+            self.tokens.clear()
+            self.messages.clear()
+            self.idempotency.clear()
+            self.outbox.clear()
+            self.attempts.clear()
+            self.disabled_urls.clear()
+            self.webhook_url = self.config.webhook_url
+            self.last_success_at = self.last_failure_at = None
+            self.last_attempt_failed = False
+            self.token_ttl = self.config.token_ttl
+        self.faults.apply(self.faults.profile.__class__())
 
     def set_webhook_url(self, url: str | None) -> None:
         with self.lock:

@@ -13,7 +13,7 @@ import time
 
 import httpx
 
-from ..signing import signed_headers
+from ..signing import generate_webhook_secret, signed_headers
 from .state import OutboundEvent, SandboxState
 
 __all__ = ["WebhookDispatcher"]
@@ -61,7 +61,19 @@ class WebhookDispatcher:
 
     async def _deliver(self, event: OutboundEvent) -> None:
         assert self._client is not None and event.url
-        headers = signed_headers(self.state.config.webhook_secret, event.event_id, event.body)
+        faults = self.state.faults
+        hooks = faults.profile.webhooks
+        if faults.in_outage():
+            self.state.record_attempt(event, None, "endpoint outage (injected)")
+            return
+        if faults.roll(hooks.drop_rate):
+            self.state.record_attempt(event, None, "dropped (injected)")
+            return
+        secret = self.state.config.webhook_secret
+        if faults.roll(hooks.bad_signature_rate):
+            secret = generate_webhook_secret()  # signed, but not with the account's secret
+        timestamp = int(time.time()) - (600 if faults.roll(hooks.stale_timestamp_rate) else 0)
+        headers = signed_headers(secret, event.event_id, event.body, timestamp=timestamp)
         status: int | None = None
         error: str | None = None
         try:
