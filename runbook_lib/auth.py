@@ -101,6 +101,12 @@ class ClientCredentialsAuth(httpx.Auth):
             assert self._info is not None
             return self._info
 
+    def replace_token(self, value: str) -> None:
+        """Swap the cached token for ``value`` (a failure drill's stand-in for a revoked token)."""
+        with self._lock:
+            self._token = Secret(value, label="access_token")
+            self._expires_at = self._clock() + 3600
+
     def invalidate(self) -> None:
         """Forget the cached token so the next call fetches a new one."""
         with self._lock:

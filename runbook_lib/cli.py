@@ -72,6 +72,9 @@ def _print_run(run: NotebookRun) -> None:
     _say(f"report: {run.report_dir}")
 
 
+NOTEBOOK_FOR = {"go-live": "go_live.ipynb", "drills": "drills.ipynb"}
+
+
 def run_go_live(
     params_path: Path,
     *,
@@ -79,8 +82,9 @@ def run_go_live(
     run_id: str | None = None,
     new_run: bool = False,
     extra_env: dict[str, str] | None = None,
+    kind: str = "go-live",
 ) -> NotebookRun:
-    """Validate, pick the run id (resuming an unfinished run), execute go_live.ipynb."""
+    """Validate, pick the run id (resuming an unfinished run), execute the kind's notebook."""
     from .ledger import SendLedger
 
     environment = "unknown"
@@ -97,18 +101,18 @@ def run_go_live(
     if not run_id and not new_run:
         ledger = SendLedger(params.ledger_path)
         try:
-            run_id = ledger.unfinished_run(params.environment, "go-live")
+            run_id = ledger.unfinished_run(params.environment, kind)
         finally:
             ledger.close()
         if run_id:
             _say(
                 f"Resuming unfinished run {run_id} (its send keys are reused); --new-run starts over."
             )
-    folder = new_report_dir(reports_root, "go-live", params.environment)
+    folder = new_report_dir(reports_root, kind, params.environment)
     cwd = Path.cwd()
     return execute_report(
-        kind="go-live",
-        notebook=notebooks_dir() / "go_live.ipynb",
+        kind=kind,
+        notebook=notebooks_dir() / NOTEBOOK_FOR[kind],
         report_dir=folder,
         environment=params.environment,
         parameters={
@@ -123,11 +127,15 @@ def run_go_live(
 
 def cmd_go_live(args: argparse.Namespace) -> int:
     run = run_go_live(
-        Path(args.params), reports_root=Path(args.reports), run_id=args.run_id, new_run=args.new_run
+        Path(args.params),
+        reports_root=Path(args.reports),
+        run_id=args.run_id,
+        new_run=args.new_run,
+        kind=args.kind,
     )
     build_index(Path(args.reports))
     if run.exit_code == EXIT_BAD_INPUT:
-        _err(f"runbook go-live: {run.summary['error']}")
+        _err(f"runbook {args.kind}: {run.summary['error']}")
         _say(f"report: {run.report_dir}")
         return run.exit_code
     _print_run(run)
@@ -164,6 +172,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _say(f"sandbox  {sandbox.url}\nreceiver {receiver.webhook_url}")
             base["provider"]["base_url"] = sandbox.url
             base["event_source"]["path"] = "receiver-events.sqlite"
+            base["webhooks"]["endpoint_url"] = receiver.webhook_url
             base["ledger_path"] = "send-ledger.sqlite"
             params_path = state / "sandbox-demo.yaml"
             params_path.write_text(
@@ -174,11 +183,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 params_path,
                 reports_root=Path(args.reports),
                 new_run=True,
-                extra_env={base["provider"]["client_secret_env"]: client_secret},
+                extra_env={
+                    base["provider"]["client_secret_env"]: client_secret,
+                    base["webhooks"]["signing_secret_env"]: webhook_secret,
+                },
             )
     build_index(Path(args.reports))
     _print_run(run)
     return run.exit_code
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .probe import StoreReader, run_probe
+
+    secret = secret_from_env(args.secret_env, purpose="webhook signing secret")
+    reader = StoreReader(Path(args.event_store)) if args.event_store else None
+    result = run_probe(
+        args.url, secret.reveal().split()[-1], reader=reader, burst=args.burst, progress=_say
+    )
+    for check in result.checks:
+        _say(f"  {check.status:<4} {check.title}: {check.summary}")
+        if check.status == "FAIL" and check.remedy:
+            _say(f"       fix: {check.remedy}")
+    failed = result.findings
+    _say(f"probe: {'FAIL (' + ', '.join(failed) + ')' if failed else 'PASS'}")
+    return 1 if failed else 0
 
 
 def cmd_reports(args: argparse.Namespace) -> int:
@@ -251,7 +280,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--new-run", action="store_true", help="start a new run even if the last one did not finish"
     )
     p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
-    p.set_defaults(func=cmd_go_live)
+    p.set_defaults(func=cmd_go_live, kind="go-live")
+
+    p = sub.add_parser(
+        "drills",
+        help="run the failure drills notebook and write a dated report",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--params", required=True, help="parameter file, e.g. parameters/sandbox.yaml")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--run-id", help="re-run this run id")
+    group.add_argument("--new-run", action="store_true", help="start a new run")
+    p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
+    p.set_defaults(func=cmd_go_live, kind="drills")
+
+    p = sub.add_parser("probe", help="conformance-probe a webhook endpoint with signed test events")
+    p.add_argument("--url", required=True, help="the integration's webhook endpoint URL")
+    p.add_argument("--secret-env", required=True, help="env var holding the whsec_ signing secret")
+    p.add_argument("--event-store", help="receiver SQLite store, to check side effects (optional)")
+    p.add_argument(
+        "--burst", type=int, default=20, help="valid events in the latency burst (default 20)"
+    )
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser(
         "demo", help="start sandbox + receiver on free ports, run go-live, stop them"

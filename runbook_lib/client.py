@@ -203,6 +203,16 @@ class RedCloudClient:
                 code="token_endpoint_unreachable",
             ) from None
 
+    def request_raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One authenticated request with no retries and no error mapping (drills, probes)."""
+        response = self._http.request(method, path, **kwargs)
+        self.request_log.append(
+            RequestRecord(
+                method, path, response.status_code, response.headers.get("x-request-id"), 1, 0.0
+            )
+        )
+        return response
+
     def server_clock(self) -> float | None:
         """The provider's clock (``Date`` header of an unauthenticated request), if it sends one."""
         try:

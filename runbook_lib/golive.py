@@ -27,7 +27,7 @@ from .privacy import mask_phone
 from .recorder import RunRecorder
 from .retry import RetryPolicy
 from .secrets import secret_from_env
-from .sends import SentMessage, controlled_send, prove_replay
+from .sends import SentMessage, controlled_send, idempotency_key_for, prove_replay
 
 __all__ = ["GoLiveRun"]
 
@@ -63,7 +63,9 @@ class GoLiveRun:
         environ: Mapping[str, str] | None = None,
         progress: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        kind: str = "go-live",
     ) -> None:
+        self.kind = kind
         self.params = params
         self._environ = dict(os.environ if environ is None else environ)
         self._sleep = sleep
@@ -145,6 +147,8 @@ class GoLiveRun:
         except RunbookError as exc:
             checks.append(_fail_from("preflight.secret", "Client secret available", exc))
         checks.append(self._clock_check())
+        if p.fault_profile is not None:
+            checks.append(self._apply_fault_profile())
         source = p.event_source.path
         if source.exists():
             checks.append(
@@ -167,6 +171,19 @@ class GoLiveRun:
                 )
             )
         return self._record("preflight", "Preflight", checks)
+
+    def _apply_fault_profile(self) -> Check:
+        from .sandbox.control import SandboxControl, is_sandbox
+
+        title = "Sandbox fault profile applied"
+        if not is_sandbox(self.params.provider.base_url):
+            return Check("preflight.faults", title, "FAIL", "fault_profile is set but the provider is not the sandbox",
+                         remedy="remove fault_profile from a parameter file for a real provider.")  # fmt: skip
+        with SandboxControl(self.params.provider.base_url) as control:
+            applied = control.set_faults(self.params.fault_profile or {})
+        return Check(
+            "preflight.faults", title, "PASS", "rehearsing under injected faults", evidence=applied
+        )
 
     def _clock_check(self) -> Check:
         title = "Local clock agrees with the provider"
@@ -652,7 +669,78 @@ class GoLiveRun:
             ),
         )
 
-    # -- 8. verdict ---------------------------------------------------------------------------
+    # -- 8. failure drills and webhook probe ----------------------------------------------------
+    def failure_drills(self) -> StepReport:
+        """Provoke each failure path on purpose; see :mod:`runbook_lib.drills`."""
+        from .drills import DrillContext, client_factory, run_drills
+        from .sandbox.control import is_sandbox
+
+        step, step_title = "drills", "Failure drills"
+        if not self.params.drills.enabled:
+            return self._record(
+                step, step_title, [_skip("drill.all", "Failure drills", "drills.enabled is false")]
+            )
+        if not self.token_ok or self.client is None:
+            return self._record(
+                step, step_title, [_skip("drill.all", "Failure drills", "no token")]
+            )
+        sandbox_url = (
+            self.params.provider.base_url if is_sandbox(self.params.provider.base_url) else None
+        )
+        ctx = DrillContext(
+            client=self.client,
+            make_client=client_factory(self.client),
+            send_from=self.params.test_send.send_from,
+            to=self.params.test_send.to,
+            endpoint_url=self.params.webhooks.endpoint_url,
+            event_store=self.params.event_source.path,
+            sandbox_url=sandbox_url,
+            key_prefix=idempotency_key_for(self.params.environment, self.run_id, "drills"),
+            outage_seconds=self.params.drills.outage_seconds,
+            timeout=self.params.drills.timeout_seconds,
+            sleep=self._sleep,
+            progress=self._progress,
+        )
+        notes = (
+            ()
+            if sandbox_url
+            else (
+                "The provider is not the sandbox: drills that need provider-side control are skipped, not passed.",
+            )
+        )
+        return self._record(step, step_title, run_drills(ctx), notes=notes)
+
+    def webhook_probe(self) -> StepReport:
+        """Conformance-probe the integration's webhook endpoint; see :mod:`runbook_lib.probe`."""
+        from .probe import StoreReader, run_probe
+
+        step, step_title = "probe", "Webhook conformance probe"
+        title = "Webhook endpoint conformance"
+        if not self.params.probe.enabled:
+            return self._record(
+                step, step_title, [_skip("probe.all", title, "probe.enabled is false")]
+            )
+        hooks = self.params.webhooks
+        try:
+            secret = secret_from_env(
+                hooks.signing_secret_env or "",
+                purpose="webhook signing secret",
+                environ=self._environ,
+            )
+        except RunbookError as exc:
+            return self._record(step, step_title, [_fail_from("probe.all", title, exc)])
+        source = self.params.event_source.path
+        result = run_probe(
+            hooks.endpoint_url or "",
+            secret.reveal().split()[-1],
+            reader=StoreReader(source) if source.exists() else None,
+            burst=self.params.probe.burst,
+            progress=self._progress,
+        )
+        report = result.report()
+        return self._record(step, step_title, list(report.checks), details=report.details)
+
+    # -- 9. verdict ---------------------------------------------------------------------------
     def verdict(self) -> Verdict:
         """All checks in one table; closes the run in the ledger."""
         result = Verdict(

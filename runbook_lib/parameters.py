@@ -17,12 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ParameterError
 
 __all__ = [
+    "DrillParameters",
     "EventSourceParameters",
     "ExpectedNumber",
+    "ProbeParameters",
     "ProviderParameters",
     "RetryParameters",
     "RunbookParameters",
     "TestSendParameters",
+    "WebhookParameters",
     "load_parameters",
     "parameters_from_dict",
 ]
@@ -159,9 +162,40 @@ class EventSourceParameters(_Strict):
 
 
 class WebhookParameters(_Strict):
-    """What the account webhook must look like in whoami."""
+    """What the account webhook must look like, and where the integration's endpoint is."""
 
     expect_configured: bool = True
+    endpoint_url: str | None = None
+    signing_secret_env: str | None = None
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("signing_secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+
+class DrillParameters(_Strict):
+    """The failure drills section of go-live (and ``runbook drills``)."""
+
+    enabled: bool = False
+    outage_seconds: float = Field(default=2.0, gt=0, le=600)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+
+class ProbeParameters(_Strict):
+    """The webhook conformance probe section of go-live (and ``runbook probe``)."""
+
+    enabled: bool = False
+    burst: int = Field(default=20, ge=1, le=500)
 
 
 class RunbookParameters(_Strict):
@@ -173,10 +207,22 @@ class RunbookParameters(_Strict):
     numbers: list[ExpectedNumber] = Field(min_length=1)
     test_send: TestSendParameters
     webhooks: WebhookParameters = WebhookParameters()
+    drills: DrillParameters = DrillParameters()
+    probe: ProbeParameters = ProbeParameters()
+    fault_profile: dict[str, Any] | None = None
     event_source: EventSourceParameters = EventSourceParameters()
     ledger_path: Path = Path("../state/send-ledger.sqlite")
     clock_skew_warn_seconds: float = Field(default=30.0, gt=0)
     clock_skew_fail_seconds: float = Field(default=240.0, gt=0)
+
+    @field_validator("fault_profile")
+    @classmethod
+    def _faults(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from .sandbox.faults import FaultProfile  # validation only; applied by the run
+
+            FaultProfile.from_dict(value)
+        return value
 
     @model_validator(mode="after")
     def _send_from_is_expected(self) -> RunbookParameters:
@@ -188,6 +234,12 @@ class RunbookParameters(_Strict):
             )
         if len(set(ids)) != len(ids):
             raise ValueError("numbers lists the same number_id twice")
+        if self.probe.enabled and not (
+            self.webhooks.endpoint_url and self.webhooks.signing_secret_env
+        ):
+            raise ValueError(
+                "probe.enabled needs webhooks.endpoint_url and webhooks.signing_secret_env"
+            )
         return self
 
     def with_base_dir(self, base_dir: Path) -> RunbookParameters:

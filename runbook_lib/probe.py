@@ -111,7 +111,9 @@ class _Prober:
         self.old_secret = old_secret or generate_webhook_secret()
         # A fresh connection per request: one check's 5xx (and closed socket) cannot spill into another.
         self.http = httpx.Client(
-            timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+            timeout=timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
         self.answers: list[Answer] = []
         self.run = secrets.token_hex(4)

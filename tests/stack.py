@@ -28,7 +28,10 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"REDCLOUD_CLIENT_SECRET": self.client_secret}
+        return {
+            "REDCLOUD_CLIENT_SECRET": self.client_secret,
+            "REDCLOUD_WEBHOOK_SECRET": self.webhook_secret,
+        }
 
     def params(self, name: str = "params.yaml", **overrides: Any) -> Path:
         """parameters/sandbox.yaml pointed at this stack; ``overrides`` replace top-level keys."""
@@ -37,6 +40,9 @@ class Stack:
         data["event_source"]["path"] = str(self.receiver.store_path)
         data["ledger_path"] = str(self.folder / "ledger.sqlite")
         data["test_send"]["lifecycle_timeout_seconds"] = 20
+        data["webhooks"]["endpoint_url"] = self.receiver.webhook_url
+        data["drills"]["outage_seconds"] = 0.3
+        data["probe"]["burst"] = 5
         for key, value in overrides.items():
             data[key] = value
         path = self.folder / name

@@ -142,3 +142,32 @@ def test_each_broken_handler_gets_its_finding_and_nothing_else(defect, finding):
     ]
     (check,) = [c for c in result.checks if c.check_id == finding]
     assert check.remedy
+
+
+def test_runbook_probe_command_prints_each_check_and_exits_0(tmp_path, monkeypatch, capsys):
+    from runbook_lib.cli import main
+
+    db = tmp_path / "events.sqlite"
+    monkeypatch.setenv("PROBE_SECRET", SECRET)
+    with run_receiver(db_path=db, secrets=[SECRET]) as receiver:
+        code = main(["probe", "--url", receiver.webhook_url, "--secret-env", "PROBE_SECRET",
+                     "--event-store", str(db), "--burst", "3"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "probe: PASS" in out and out.count("PASS ") >= 17
+    assert SECRET not in out
+
+
+def test_runbook_probe_against_a_broken_handler_exits_1_naming_the_check(monkeypatch, capsys):
+    from runbook_lib.cli import main
+
+    handler = Handler("accepts_unsigned")
+    server = serve(handler)
+    monkeypatch.setenv("PROBE_SECRET", SECRET)
+    try:
+        code = main(
+            ["probe", "--url", server.url + "/hook", "--secret-env", "PROBE_SECRET", "--burst", "3"]
+        )
+    finally:
+        server.stop()
+    out = capsys.readouterr().out
+    assert code == 1 and "probe: FAIL (probe.missing_signature)" in out and "fix:" in out
