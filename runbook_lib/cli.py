@@ -210,6 +210,30 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_faults(args: argparse.Namespace) -> int:
+    import json
+
+    from .sandbox import FaultProfile, SandboxControl
+
+    with SandboxControl(args.url) as control:
+        if args.clear:
+            current = control.clear_faults()
+        elif args.profile:
+            try:
+                data = yaml.safe_load(Path(args.profile).read_text())
+                FaultProfile.from_dict(data)
+            except (OSError, yaml.YAMLError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"fault profile {args.profile}: {exc}",
+                    remedy="see the fault profile format in the README (Fault injection).",
+                ) from None
+            current = control.set_faults(data)
+        else:
+            current = control.faults()
+    _say(json.dumps(current, indent=2))
+    return 0
+
+
 def cmd_reports(args: argparse.Namespace) -> int:
     index = build_index(Path(args.reports))
     _say(f"index: {index}")
@@ -316,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between lifecycle events in the sandbox (default 0.3)",
     )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("faults", help="show, set or clear a running sandbox's fault profile")
+    p.add_argument("--url", default="http://127.0.0.1:8765", help="sandbox base URL")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--profile", help="YAML fault profile to apply (api, webhooks, seed)")
+    group.add_argument("--clear", action="store_true", help="remove every injected fault")
+    p.set_defaults(func=cmd_faults)
 
     p = sub.add_parser("reports", help="rebuild reports/index.html and index.json")
     p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")

@@ -32,3 +32,18 @@ def test_go_live_with_missing_file_exits_3_and_names_the_fix(tmp_path, capsys, m
 def test_receiver_refuses_to_start_without_a_signing_secret(capsys):
     assert main(["receiver", "--secret-env", "NO_SUCH_SECRET_VAR"]) == 3
     assert "NO_SUCH_SECRET_VAR" in capsys.readouterr().err
+
+
+def test_faults_command_sets_shows_and_clears(tmp_path, capsys):
+    from runbook_lib.sandbox import run_sandbox
+
+    profile = tmp_path / "faults.yaml"
+    profile.write_text("api:\n  send: {rate_5xx: 0.5}\nseed: 4\n")
+    with run_sandbox() as running:
+        assert main(["faults", "--url", running.url, "--profile", str(profile)]) == 0
+        assert running.sandbox.state.faults.profile.api["send"].rate_5xx == 0.5
+        assert main(["faults", "--url", running.url, "--clear"]) == 0
+        assert running.sandbox.state.faults.profile.api == {}
+        profile.write_text("api:\n  sned: {}\n")
+        assert main(["faults", "--url", running.url, "--profile", str(profile)]) == 3
+    assert "api.sned: unknown route" in capsys.readouterr().err
