@@ -109,23 +109,26 @@ def _drill_expired_token(ctx: DrillContext) -> Check:
 def _drill_invalid_send_from(ctx: DrillContext) -> Check:
     title = "Invalid sendFrom refused with 422, not retried"
     key = "drill-invalid-sendfrom-" + secrets.token_hex(6)
-    sends_before = sum(1 for r in ctx.client.request_log if r.path.endswith("/send"))
     try:
         ctx.client.send_message(
             {"sendFrom": DRILL_SEND_FROM, "to": ctx.to, "body": "runbook drill"},
             idempotency_key=key,
         )
     except ProviderError as exc:
-        attempts = sum(1 for r in ctx.client.request_log if r.path.endswith("/send")) - sends_before
+        attempts = [r for r in ctx.client.request_log if r.idempotency_key == key]
+        # Retries of transient faults before the 422 are fine; nothing may follow the 422.
+        final_only = [r.status for r in attempts].count(422) == 1 and attempts[-1].status == 422
         ok = (
             exc.status == 422
             and exc.code == "invalid_send_from"
-            and attempts == 1
+            and final_only
             and bool(exc.request_id)
         )
         return Check("drill.invalid_send_from", title, "PASS" if ok else "FAIL",
-                     f"{exc.status} {exc.code} with requestId {exc.request_id}, {attempts} attempt(s)",
-                     {"status": exc.status, "code": exc.code, "attempts": attempts},
+                     f"{exc.status} {exc.code} with requestId {exc.request_id}; "
+                     f"{'no retry after the 422' if final_only else 'RETRIED after the 422'} "
+                     f"({len(attempts)} attempt(s) in all)",
+                     {"status": exc.status, "code": exc.code, "attempts": len(attempts)},
                      (exc.request_id,) if exc.request_id else (),
                      remedy=None if ok else "a 422 must carry its requestId and never be retried.")  # fmt: skip
     return Check("drill.invalid_send_from", title, "FAIL", f"the provider accepted sendFrom {DRILL_SEND_FROM}",

@@ -130,3 +130,21 @@ def test_a_failing_cell_still_leaves_a_report_that_says_where(tmp_path):
     assert "does not exist" in run.summary["failedCell"]["message"]
     html = (folder / "report.html").read_text()
     assert "ParameterError" in html[: html.index("does not exist") + 100]
+
+
+def test_go_live_rehearsed_under_a_fault_profile_still_passes(stack, tmp_path):
+    faults = {
+        "api": {
+            "send": {"rate_5xx": 0.3, "rate_429": 0.2, "retry_after": 0},
+            "whoami": {"latency_ms": 50},
+        },
+        "webhooks": {"duplicate_rate": 0.5, "reorder": True},
+        "seed": 7,
+    }
+    run = run_go_live(
+        stack.params(fault_profile=faults), reports_root=tmp_path / "r", extra_env=stack.env
+    )
+    assert run.exit_code == 0, [c for c in run.summary["checks"] if c["status"] != "PASS"]
+    by_id = {c["id"]: c for c in run.summary["checks"]}
+    assert by_id["preflight.faults"]["status"] == "PASS"
+    assert golive_sends(stack) == 1
