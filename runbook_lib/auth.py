@@ -104,7 +104,7 @@ class ClientCredentialsAuth(httpx.Auth):
     def replace_token(self, value: str) -> None:
         """Swap the cached token for ``value`` (a failure drill's stand-in for a revoked token)."""
         with self._lock:
-            self._token = Secret(value, label="access_token")
+            self._token = Secret(value, label="access token")
             self._expires_at = self._clock() + 3600
 
     def invalidate(self) -> None:
@@ -122,8 +122,13 @@ class ClientCredentialsAuth(httpx.Auth):
         if self.scope:
             form["scope"] = self.scope
         basic = httpx.BasicAuth(self.client_id, self._client_secret.reveal())
-        request = httpx.Request("POST", self.token_url, data=form)
-        return next(basic.auth_flow(request))
+        request = next(basic.auth_flow(httpx.Request("POST", self.token_url, data=form)))
+        # The header's base64 form is a secret of its own for the leak guard.
+        REGISTRY.register(
+            request.headers["Authorization"].removeprefix("Basic "),
+            "client credentials (Basic header)",
+        )
+        return request
 
     def _accept_token(self, response: httpx.Response) -> None:
         rid = _request_id(response)
@@ -165,7 +170,7 @@ class ClientCredentialsAuth(httpx.Auth):
         expires_in = int(expires_in) if isinstance(expires_in, (int, float)) else 3600
         REGISTRY.register(token, "access token")
         self.fetch_count += 1
-        self._token = Secret(token, label="access_token")
+        self._token = Secret(token, label="access token")
         self._expires_at = self._clock() + expires_in
         scope = body.get("scope")
         self._info = TokenInfo(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from .errors import (
 from .retry import RetryPolicy, is_retryable_response, parse_retry_after
 
 __all__ = ["ApiResult", "NumbersListing", "RedCloudClient", "RequestRecord"]
+
+log = logging.getLogger("runbook.client")
 
 _REMEDIES = {
     "missing_idempotency_key": "every send needs an Idempotency-Key header (the runbook adds one).",
@@ -62,6 +65,7 @@ class RequestRecord:
     idempotency_key: str | None = None
     replayed: bool = False
     error: str | None = None
+    deliberate: bool = False  # a drill's deliberately malformed request (e.g. no key)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -206,11 +210,13 @@ class RedCloudClient:
     def request_raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One authenticated request with no retries and no error mapping (drills, probes)."""
         response = self._http.request(method, path, **kwargs)
+        key = (kwargs.get("headers") or {}).get("Idempotency-Key")
         self.request_log.append(
             RequestRecord(
-                method, path, response.status_code, response.headers.get("x-request-id"), 1, 0.0
+                method, path, response.status_code, response.headers.get("x-request-id"), 1, 0.0,
+                idempotency_key=key, deliberate=True,
             )
-        )
+        )  # fmt: skip
         return response
 
     def server_clock(self) -> float | None:
@@ -246,6 +252,14 @@ class RedCloudClient:
             except httpx.TransportError as exc:
                 elapsed = (time.monotonic() - started) * 1000
                 kind = type(exc).__name__
+                log.warning(
+                    "%s %s failed: %s (attempt %d)",
+                    method,
+                    path,
+                    kind,
+                    attempt,
+                    extra={"path": path},
+                )
                 self.request_log.append(
                     RequestRecord(method, path, None, None, attempt, elapsed, key, error=kind)
                 )
@@ -267,6 +281,20 @@ class RedCloudClient:
             if rid:
                 request_ids.append(rid)
             replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
+            log.info(
+                "%s %s -> %s (attempt %d, requestId %s)",
+                method,
+                path,
+                response.status_code,
+                attempt,
+                rid,
+                extra={
+                    "requestId": rid,
+                    "status": response.status_code,
+                    "path": path,
+                    "idempotencyKey": key,
+                },
+            )
             self.request_log.append(
                 RequestRecord(
                     method, path, response.status_code, rid, attempt, elapsed, key, replayed

@@ -20,8 +20,10 @@ from .checks import Check, StepReport, Verdict
 from .client import RedCloudClient
 from .errors import RunbookError
 from .events import WebhookEvent
+from .gate import GateReport, evaluate_gate
 from .ledger import SendLedger
 from .lifecycle import MessageLifecycle, reconstruct
+from .logs import configure_run_logging
 from .parameters import RunbookParameters, load_parameters
 from .privacy import mask_phone
 from .recorder import RunRecorder
@@ -75,6 +77,7 @@ class GoLiveRun:
         self.recorder = RunRecorder.from_environment(
             kind=self.kind, environment=params.environment, run_id=self.run_id
         )
+        configure_run_logging(self.recorder.report_dir, run_id=self.run_id, level=params.log_level)
         self.recorder.note(
             runId=self.run_id,
             environment=params.environment,
@@ -85,6 +88,10 @@ class GoLiveRun:
         self.whoami: dict[str, Any] | None = None
         self.numbers: list[dict[str, Any]] | None = None
         self.sent: SentMessage | None = None
+
+    def show_phone(self, number: str | None) -> str | None:
+        """A destination as reports may show it (masked unless privacy.mask_destinations is off)."""
+        return mask_phone(number) if self.params.privacy.mask_destinations else number
 
     @classmethod
     def open(cls, params_file: str | Path, *, run_id: str = "", **kwargs: Any) -> GoLiveRun:
@@ -130,7 +137,7 @@ class GoLiveRun:
                 "Parameter file valid",
                 "PASS",
                 f"environment {p.environment}: {len(p.numbers)} expected number(s), "
-                f"test send {p.test_send.send_from} → {mask_phone(p.test_send.to)}",
+                f"test send {p.test_send.send_from} → {self.show_phone(p.test_send.to)}",
                 evidence={"environment": p.environment, "baseUrl": p.provider.base_url},
             )
         ]
@@ -518,6 +525,7 @@ class GoLiveRun:
             payload=self._send_payload(),
             allowlist=self.params.test_send.allowlist,
             max_sends=self.params.test_send.max_sends,
+            show_phone=self.show_phone,
         )
         self.sent = outcome.message
         self.recorder.note(messages=[outcome.message.to_dict()])
@@ -740,7 +748,41 @@ class GoLiveRun:
         report = result.report()
         return self._record(step, step_title, list(report.checks), details=report.details)
 
-    # -- 9. verdict ---------------------------------------------------------------------------
+    # -- 9. release gate ------------------------------------------------------------------------
+    def _evidence_rules(self) -> dict[str, Callable[[], tuple[bool, str]]]:
+        log = self.client.request_log if self.client else []
+
+        def every_send_has_a_key() -> tuple[bool, str]:
+            sends = [r for r in log if r.path.endswith("/messages/send") and not r.deliberate]
+            missing = [r for r in sends if not r.idempotency_key]
+            if not sends:
+                return False, "no send was made in this run"
+            return (
+                not missing,
+                f"{len(sends) - len(missing)} of {len(sends)} send request(s) carried a key",
+            )
+
+        def request_ids_recorded() -> tuple[bool, str]:
+            answered = [r for r in log if r.status is not None]
+            missing = [r for r in answered if not r.request_id]
+            return (bool(answered) and not missing,
+                    f"{len(answered) - len(missing)} of {len(answered)} answers carried X-Request-Id")  # fmt: skip
+
+        return {
+            "every_send_has_a_key": every_send_has_a_key,
+            "request_ids_recorded": request_ids_recorded,
+        }
+
+    def release_gate(self) -> GateReport:
+        """The readiness catalog: PASS, FAIL, ATTESTED or NOT VERIFIED per item; GO or NO-GO."""
+        gate = evaluate_gate(
+            self.recorder.checks, self.params.attestations, evidence_rules=self._evidence_rules()
+        )
+        self.recorder.note(gate=gate.to_dict())
+        self._record("gate", "Release gate", [gate.as_check()])
+        return gate
+
+    # -- 10. verdict ---------------------------------------------------------------------------
     def verdict(self) -> Verdict:
         """All checks in one table; closes the run in the ledger."""
         result = Verdict(

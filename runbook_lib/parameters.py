@@ -8,6 +8,7 @@ file's own folder, so a run does not depend on the directory it was started from
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ParameterError
 
 __all__ = [
+    "Attestation",
     "DrillParameters",
     "EventSourceParameters",
     "ExpectedNumber",
+    "PrivacyParameters",
     "ProbeParameters",
     "ProviderParameters",
     "RetryParameters",
@@ -161,6 +164,23 @@ class EventSourceParameters(_Strict):
     path: Path = Path("../state/receiver-events.sqlite")
 
 
+class Attestation(_Strict):
+    """A person confirming one readiness item the runbook cannot verify itself."""
+
+    item: str
+    by: str = Field(min_length=1)
+    when: date  # "on" would be read as a YAML boolean
+    note: str = ""
+    rehearsal: bool = False
+    valid_days: int = Field(default=180, ge=1, le=730)
+
+
+class PrivacyParameters(_Strict):
+    """How much personal data reports may show."""
+
+    mask_destinations: bool = True
+
+
 class WebhookParameters(_Strict):
     """What the account webhook must look like, and where the integration's endpoint is."""
 
@@ -210,8 +230,11 @@ class RunbookParameters(_Strict):
     drills: DrillParameters = DrillParameters()
     probe: ProbeParameters = ProbeParameters()
     fault_profile: dict[str, Any] | None = None
+    attestations: list[Attestation] = Field(default_factory=list)
+    privacy: PrivacyParameters = PrivacyParameters()
     event_source: EventSourceParameters = EventSourceParameters()
     ledger_path: Path = Path("../state/send-ledger.sqlite")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     clock_skew_warn_seconds: float = Field(default=30.0, gt=0)
     clock_skew_fail_seconds: float = Field(default=240.0, gt=0)
 
@@ -234,6 +257,15 @@ class RunbookParameters(_Strict):
             )
         if len(set(ids)) != len(ids):
             raise ValueError("numbers lists the same number_id twice")
+        from .gate import load_catalog
+
+        known = {i.item_id for i in load_catalog()}
+        unknown = sorted({a.item for a in self.attestations} - known)
+        if unknown:
+            raise ValueError(
+                f"attestations name unknown item(s) {', '.join(unknown)}; "
+                "the ids are in runbook_lib/data/readiness.yaml"
+            )
         if self.probe.enabled and not (
             self.webhooks.endpoint_url and self.webhooks.signing_secret_env
         ):

@@ -23,11 +23,12 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def badge(status: str) -> str:
+def badge(status: str, label: str | None = None) -> str:
+    """A coloured status label; ``label`` shows other text in ``status``'s colour."""
     colour = STATUS_COLOURS.get(status, "#57606a")
     return (
         f'<span style="background:{colour};color:#fff;border-radius:4px;padding:1px 7px;'
-        f'font-weight:600;font-family:monospace">{esc(status)}</span>'
+        f'font-weight:600;font-family:monospace">{esc(label or status)}</span>'
     )
 
 

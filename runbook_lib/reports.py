@@ -19,14 +19,17 @@ from typing import Any
 import nbformat
 
 from .checks import Check, Verdict
+from .leakguard import SecretChannel, scan_and_redact
 from .recorder import EVIDENCE_FILE, REPORT_DIR_ENV, write_json_atomic
-from .rendering import esc
+from .rendering import badge, esc
+from .secrets import REGISTRY
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_CHECK_FAILED",
     "EXIT_NOTEBOOK_ERROR",
     "EXIT_OK",
+    "EXIT_SECRET_LEAK",
     "SUMMARY_SCHEMA_VERSION",
     "NotebookRun",
     "execute_report",
@@ -35,7 +38,7 @@ __all__ = [
 ]
 
 SUMMARY_SCHEMA_VERSION = 1
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_NOTEBOOK_ERROR, EXIT_BAD_INPUT = 0, 1, 2, 3
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_NOTEBOOK_ERROR, EXIT_BAD_INPUT, EXIT_SECRET_LEAK = 0, 1, 2, 3, 4
 
 NOTEBOOK_FILE, HTML_FILE, SUMMARY_FILE = "report.ipynb", "report.html", "summary.json"
 
@@ -118,10 +121,44 @@ def _summary(
         ],
         "messages": facts.get("messages", []),
         "requestIds": facts.get("requestIds", []),
+        "gate": _gate_summary(facts.get("gate")),
         "failedCell": failed_cell,
         "error": error,
         "artifacts": {"notebook": NOTEBOOK_FILE, "html": HTML_FILE, "summary": SUMMARY_FILE},
     }
+
+
+def _gate_summary(gate: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The release gate in the summary: verdict, counts and what is still to do (not every row)."""
+    if not gate:
+        return None
+    keep = ("verdict", "counts", "blockingUnmet", "missingAttestations", "expiredAttestations",
+            "rehearsalAttestations")  # fmt: skip
+    return {k: gate.get(k) for k in keep}
+
+
+def _gate_html(gate: dict[str, Any] | None) -> str:
+    if not gate:
+        return ""
+    lines = [f"<p style='margin:0 0 6px 0'>Release gate: {badge(gate['verdict'])} "
+             + esc(", ".join(f"{n} {s}" for s, n in sorted(gate.get("counts", {}).items())))
+             + "</p>"]  # fmt: skip
+    if gate.get("blockingUnmet"):
+        items = "".join(
+            f"<li><b>{esc(i['id'])}</b> — {esc(i.get('todo') or '')}</li>"
+            for i in gate["blockingUnmet"]
+        )
+        lines.append(
+            f"<div><b>To do before go-live:</b><ul style='margin:2px 0'>{items}</ul></div>"
+        )
+    if gate.get("rehearsalAttestations"):
+        lines.append(
+            "<p style='margin:0 0 6px 0;color:#9a6700'><b>Rehearsal attestations</b> (not real "
+            "confirmations, for the sandbox only): "
+            + esc(", ".join(gate["rehearsalAttestations"]))
+            + "</p>"
+        )
+    return "".join(lines)
 
 
 def _verdict_html(summary: dict[str, Any]) -> str:
@@ -156,7 +193,7 @@ def _verdict_html(summary: dict[str, Any]) -> str:
         f"<p style='margin:0 0 8px 0;color:#57606a'>started {esc(summary['startedAt'])}, finished "
         f"{esc(summary['finishedAt'])}, exit code {summary['exitCode']}, outcome "
         f"<b>{esc(summary['outcome'])}</b></p>"
-    )
+    ) + _gate_html(summary.get("gate"))
     return header + verdict._repr_html_() + "<hr>"
 
 
@@ -223,9 +260,10 @@ def execute_report(
     started = datetime.now(UTC)
     t0 = time.monotonic()
     output = report_dir / NOTEBOOK_FILE
-    saved_env = {k: os.environ.get(k) for k in [REPORT_DIR_ENV, *(extra_env or {})]}
-    os.environ[REPORT_DIR_ENV] = str(report_dir)
-    os.environ.update(extra_env or {})
+    channel = SecretChannel().__enter__()
+    kernel_env = {REPORT_DIR_ENV: str(report_dir), **channel.env, **(extra_env or {})}
+    saved_env = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
     error: str | None = None
     try:
         papermill.execute_notebook(
@@ -249,6 +287,7 @@ def execute_report(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        channel.__exit__(None, None, None)
     evidence_path = report_dir / EVIDENCE_FILE
     evidence = json.loads(evidence_path.read_text()) if evidence_path.exists() else {}
     failed_cell = _failed_cell(nbformat.read(output, as_version=4)) if output.exists() else None
@@ -265,9 +304,27 @@ def execute_report(
         outcome=outcome,
     )
     summary["durationSeconds"] = round(time.monotonic() - t0, 2)
+    return _finish(report_dir, summary, [*REGISTRY.items(), *channel.received], cwd)
+
+
+def _finish(
+    report_dir: Path, summary: dict[str, Any], secrets: list[tuple[str, str]], cwd: Path
+) -> NotebookRun:
+    """Write summary and HTML, then let the leak guard scan and redact every artifact."""
     write_json_atomic(report_dir / SUMMARY_FILE, summary)
     _write_html(report_dir, summary)
-    return NotebookRun(report_dir=report_dir, summary=summary, exit_code=exit_code)
+    leak = scan_and_redact(report_dir, secrets=secrets, project_root=cwd)
+    summary = json.loads((report_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    summary["leakGuard"] = leak.to_dict()
+    if not leak.clean:
+        summary["outcome"], summary["exitCode"] = "SECRET_LEAK", EXIT_SECRET_LEAK
+        summary["error"] = "a secret value was found in the artifacts (now redacted): " + "; ".join(
+            f"{h.label} ({h.encoding}) in {h.artifact}" for h in leak.hits
+        )
+    write_json_atomic(report_dir / SUMMARY_FILE, summary)
+    _write_html(report_dir, summary)
+    scan_and_redact(report_dir, secrets=secrets, project_root=cwd)  # the rebuilt HTML, once more
+    return NotebookRun(report_dir=report_dir, summary=summary, exit_code=summary["exitCode"])
 
 
 def write_config_error_report(
@@ -286,6 +343,4 @@ def write_config_error_report(
         exit_code=EXIT_BAD_INPUT,
         outcome="BAD_INPUT",
     )
-    write_json_atomic(report_dir / SUMMARY_FILE, summary)
-    _write_html(report_dir, summary)
-    return NotebookRun(report_dir=report_dir, summary=summary, exit_code=EXIT_BAD_INPUT)
+    return _finish(report_dir, summary, REGISTRY.items(), Path.cwd())

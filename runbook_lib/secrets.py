@@ -7,12 +7,18 @@ guard can scan artifacts for it later.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
+from pathlib import Path
 
 from .errors import MissingSecretError
 
-__all__ = ["REGISTRY", "Secret", "SecretRegistry", "secret_from_env"]
+__all__ = ["CHANNEL_ENV", "REGISTRY", "Secret", "SecretRegistry", "secret_from_env"]
+
+# Set by the CLI for the notebook kernel: a named pipe that carries registered values to the
+# leak guard in the CLI process (see runbook_lib.leakguard).
+CHANNEL_ENV = "RUNBOOK_SECRET_CHANNEL"
 
 
 class Secret:
@@ -55,9 +61,19 @@ class SecretRegistry:
         self._lock = threading.Lock()
 
     def register(self, value: str, label: str) -> None:
-        if value:
-            with self._lock:
-                self._values[value] = label
+        if not value:
+            return
+        with self._lock:
+            new = value not in self._values
+            self._values[value] = label
+        channel = os.environ.get(CHANNEL_ENV)
+        if new and channel:
+            from .leakguard import _write_fifo
+
+            line = (
+                base64.b64encode(label.encode()) + b" " + base64.b64encode(value.encode()) + b"\n"
+            )
+            _write_fifo(Path(channel), line)
 
     def items(self) -> list[tuple[str, str]]:
         with self._lock:

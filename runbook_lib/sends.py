@@ -7,6 +7,7 @@ the same key: the provider replays its first answer instead of sending a second 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,7 @@ def controlled_send(
     payload: dict[str, Any],
     allowlist: list[str],
     max_sends: int,
+    show_phone: Callable[[str | None], str | None] = mask_phone,
 ) -> SendOutcome:
     """Send ``payload`` once for ``run_id``/``step``; refuse destinations off the allowlist."""
     title = "Send accepted (202 QUEUED)"
@@ -84,7 +86,7 @@ def controlled_send(
     try:
         if to not in allowlist:
             raise SendPolicyError(
-                f"destination {mask_phone(to)} is not in test_send.allowlist; nothing was sent.",
+                f"destination {show_phone(to)} is not in test_send.allowlist; nothing was sent.",
                 code="destination_not_allowlisted",
                 remedy="add the number to test_send.allowlist if it is a test handset you own.",
             )
@@ -161,7 +163,7 @@ def controlled_send(
         summary += "; key reused from the ledger, so no second message was sent"
     details = {
         "from": payload.get("sendFrom"),
-        "to": mask_phone(payload.get("to")),
+        "to": show_phone(payload.get("to")),
         "messageId": message.message_id,
         "externalReference": message.external_reference,
         "Idempotency-Key": key,
