@@ -62,6 +62,15 @@ def _print_run(run: NotebookRun) -> None:
     for check in s["checks"]:
         if check["status"] == "FAIL":
             _say(f"  FAIL {check['title']}: {check['summary']}")
+    gate = s.get("gate")
+    if gate:
+        rehearsal = len(gate.get("rehearsalAttestations") or [])
+        _say(
+            f"release gate: {gate['verdict']}"
+            + (f" ({rehearsal} rehearsal attestation(s), sandbox only)" if rehearsal else "")
+        )
+        for item in gate.get("blockingUnmet") or []:
+            _say(f"  TODO {item['id']}: {item['todo']}")
     if s.get("failedCell"):
         f = s["failedCell"]
         _say(
