@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean postgres-available
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,23 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/runbook demo
 
+## PostgreSQL binaries for the SQL event source tests (tests/pg.py starts a throwaway server).
+## Installed with apt-get when missing and we are root; otherwise those tests are skipped.
+postgres-available:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL (apt-get) for the SQL event source tests ..."; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends postgresql; } >/dev/null \
+			|| echo "note: could not install PostgreSQL; the SQL event source tests will be skipped."; \
+	else \
+		echo "note: PostgreSQL (initdb) not found and not installable here (needs root and apt-get);" \
+			"the SQL event source tests will be skipped."; \
+	fi
+
 ## The whole test suite (unit, live sandbox, receiver, notebooks under papermill).
-test: $(STAMP)
+test: $(STAMP) postgres-available
 	$(BIN)/ruff check runbook_lib tests benchmarks
 	$(BIN)/python -m pytest
 

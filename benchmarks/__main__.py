@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from . import golive_walltime
+from . import golive_walltime, lifecycle_audit, receiver_throughput
 
-BENCHMARKS = {"golive": golive_walltime.main}
+BENCHMARKS = {
+    "golive": golive_walltime.main,
+    "lifecycle": lifecycle_audit.main,
+    "receiver": receiver_throughput.main,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,7 @@
     ├── ProviderError               the API answered with an error (problem+json)
     ├── ProviderUnavailableError    retries exhausted on timeouts / connection errors
     ├── SendPolicyError             a controlled send was refused locally (allowlist, cap)
+    ├── EventSourceError            webhook events could not be read (store, export, database)
     └── WebhookVerificationError    a webhook failed signature / timestamp verification
 
 Every error carries what an operator pastes into a ticket: the provider ``requestId`` (first in
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "AuthError",
     "ConfigurationError",
+    "EventSourceError",
     "InvalidClientError",
     "MissingSecretError",
     "ParameterError",
@@ -145,6 +147,12 @@ class ProviderUnavailableError(RunbookError):
 
 class SendPolicyError(RunbookError):
     """A controlled send was refused before any request (destination not allowlisted, cap hit)."""
+
+
+class EventSourceError(RunbookError):
+    """Webhook events could not be read: a missing store or export, a database that refuses."""
+
+    default_remedy = "check the event_source section of the parameter file."
 
 
 class WebhookVerificationError(RunbookError):

@@ -16,6 +16,7 @@ from .events import INBOUND_EVENT, OUTBOUND_EVENTS, WebhookEvent
 
 __all__ = [
     "STATE_BY_EVENT",
+    "STATE_RANK",
     "TERMINAL_STATES",
     "InboundConversation",
     "LifecycleSet",
@@ -30,6 +31,8 @@ STATE_BY_EVENT = {
     "message.failed": "FAILED",
 }
 TERMINAL_STATES = frozenset({"DELIVERED", "FAILED"})
+# A late event whose state ranks below the current one would move the message backwards.
+STATE_RANK = {"QUEUED": 1, "SENT": 2, "DELIVERED": 3, "FAILED": 3}
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class MessageLifecycle:
     duplicate_deliveries: int
     out_of_order: int
     sequence_gaps: tuple[int, ...]
+    regressions_refused: int
     terminal_conflict: bool
     missing_queued: bool
     failure_code: str | None = None
@@ -66,6 +70,11 @@ class MessageLifecycle:
             out.append(f"{self.duplicate_deliveries} duplicate delivery(ies) ignored")
         if self.out_of_order:
             out.append(f"{self.out_of_order} event(s) arrived out of order (not applied)")
+        if self.regressions_refused:
+            out.append(
+                f"{self.regressions_refused} late event(s) would have moved the state backwards "
+                "(refused)"
+            )
         if self.sequence_gaps:
             out.append("missing sequence(s) " + ", ".join(map(str, self.sequence_gaps)))
         if self.terminal_conflict:
@@ -84,6 +93,7 @@ class MessageLifecycle:
             "duplicateDeliveries": self.duplicate_deliveries,
             "outOfOrder": self.out_of_order,
             "sequenceGaps": list(self.sequence_gaps),
+            "regressionsRefused": self.regressions_refused,
             "terminalConflict": self.terminal_conflict,
             "missingQueued": self.missing_queued,
             "failureCode": self.failure_code,
@@ -125,7 +135,7 @@ def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
     highest = 0
     state: str | None = None
     applied: list[str] = []
-    out_of_order = 0
+    out_of_order = regressions = current_rank = 0
     first_seen: dict[str, str | None] = {}
     sequences: set[int] = set()
     failure_code = failure_reason = None
@@ -142,9 +152,11 @@ def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
         if seq > highest:
             highest = seq
             state = event_state
+            current_rank = STATE_RANK[event_state]
             applied.append(event.event_id)
         else:
             out_of_order += 1
+            regressions += STATE_RANK[event_state] < current_rank
         if event_state == "FAILED":
             failure_code, failure_reason = event.failure_code, event.failure_reason
     gaps = tuple(s for s in range(1, highest) if s not in sequences)
@@ -159,6 +171,7 @@ def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
         duplicate_deliveries=duplicates,
         out_of_order=out_of_order,
         sequence_gaps=gaps,
+        regressions_refused=regressions,
         terminal_conflict="DELIVERED" in first_seen and "FAILED" in first_seen,
         missing_queued="QUEUED" not in first_seen,
         failure_code=failure_code,

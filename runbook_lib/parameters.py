@@ -158,10 +158,32 @@ class TestSendParameters(_Strict):
 
 
 class EventSourceParameters(_Strict):
-    """Where the webhook events the integration received can be read."""
+    """Where the webhook events the integration received can be read.
 
-    kind: Literal["receiver_sqlite"] = "receiver_sqlite"
+    ``receiver_sqlite`` (the reference receiver's store), ``jsonl`` or ``parquet`` (exports of raw
+    envelopes; ``path``), or ``sql``: the integration's own table at ``url`` (no password in it;
+    ``password_env`` names the variable that holds it), with ``columns`` mapping the model's
+    columns (event_id, event_type, message_id, ...) to the table's.
+    """
+
+    kind: Literal["receiver_sqlite", "jsonl", "parquet", "sql"] = "receiver_sqlite"
     path: Path = Path("../state/receiver-events.sqlite")
+    url: str | None = None
+    password_env: str | None = None
+    table: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sql_needs_a_mapping(self) -> EventSourceParameters:
+        if self.kind == "sql":
+            missing = [k for k in ("url", "table") if not getattr(self, k)]
+            missing += [f"columns.{c}" for c in ("event_id", "event_type") if c not in self.columns]
+            if missing:
+                raise ValueError(
+                    "event_source kind sql needs " + ", ".join(missing)
+                    + " (the table and which of its columns hold each event field)"
+                )
+        return self
 
 
 class Attestation(_Strict):

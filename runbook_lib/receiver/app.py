@@ -9,6 +9,7 @@ a 5xx makes the provider retry forever.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -39,14 +40,49 @@ def _reject(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"status": "rejected", "reason": reason}, status_code=status)
 
 
+class _Refused(Exception):
+    """A delivery the receiver answers with a 4xx."""
+
+    def __init__(self, status: int, reason: str, event_type: str | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.event_type = status, reason, event_type
+
+
+def _check(keys: Sequence[str], headers: Mapping[str, str], body: bytes, tolerance: int) -> None:
+    """Verify the signature on the raw body, then the envelope; raise :class:`_Refused`."""
+    try:
+        verify_webhook(keys, headers, body, tolerance=tolerance)
+    except WebhookVerificationError as exc:
+        reason = exc.code or "invalid_signature"
+        raise _Refused(401 if reason == "invalid_signature" else 400, reason) from exc
+    except Exception as exc:  # never a 5xx for what a sender did
+        raise _Refused(400, "malformed_headers") from exc
+    try:
+        envelope = json.loads(body.decode("utf-8"))
+        if not isinstance(envelope, dict):
+            raise ValueError("not an object")
+        event_id, event_type = envelope.get("eventId"), envelope.get("eventType")
+        if not isinstance(event_id, str) or not isinstance(event_type, str):
+            raise ValueError("no eventId/eventType")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _Refused(400, "malformed_json") from exc
+    if event_id != headers.get("webhook-id"):
+        raise _Refused(400, "event_id_mismatch", event_type)
+
+
 def create_receiver_app(
     *,
     secrets: Sequence[str] | str,
     store: EventStore,
     tolerance: int = TIMESTAMP_TOLERANCE_SECONDS,
     path: str = WEBHOOK_PATH,
+    noop_path: str | None = None,
 ) -> Starlette:
-    """A Starlette app that receives Red Cloud webhooks into ``store``."""
+    """A Starlette app that receives Red Cloud webhooks into ``store``.
+
+    ``noop_path`` (off by default; benchmarks only) adds a route that verifies exactly like
+    ``path`` and answers 200 without storing anything, so a benchmark can isolate the durable write.
+    """
     keys = [secrets] if isinstance(secrets, str) else list(secrets)
     if not keys or not all(keys):
         raise ValueError("the receiver needs at least one signing secret")
@@ -55,50 +91,42 @@ def create_receiver_app(
         body = await request.body()
         webhook_id = request.headers.get("webhook-id")
         try:
-            verify_webhook(keys, request.headers, body, tolerance=tolerance)
-        except WebhookVerificationError as exc:
-            reason = exc.code or "invalid_signature"
-            await run_in_threadpool(store.record_rejection, reason, webhook_id=webhook_id)
-            log.info("rejected webhook %s: %s", webhook_id, reason)
-            return _reject(401 if reason == "invalid_signature" else 400, reason)
-        except Exception:  # never a 5xx for what a sender did
-            await run_in_threadpool(
-                store.record_rejection, "malformed_headers", webhook_id=webhook_id
+            _check(keys, request.headers, body, tolerance)
+        except _Refused as refused:
+            await asyncio.wrap_future(
+                store.submit_rejection(
+                    refused.reason, webhook_id=webhook_id, event_type=refused.event_type
+                )
             )
-            return _reject(400, "malformed_headers")
+            log.info("rejected webhook %s: %s", webhook_id, refused.reason)
+            return _reject(refused.status, refused.reason)
+        assert webhook_id is not None  # _check compared it with the envelope's eventId
         try:
-            text = body.decode("utf-8")
-            envelope = json.loads(text)
-            if not isinstance(envelope, dict):
-                raise ValueError("not an object")
-            event_id, event_type = envelope.get("eventId"), envelope.get("eventType")
-            if not isinstance(event_id, str) or not isinstance(event_type, str):
-                raise ValueError("no eventId/eventType")
-        except (UnicodeDecodeError, ValueError):
-            await run_in_threadpool(store.record_rejection, "malformed_json", webhook_id=webhook_id)
-            return _reject(400, "malformed_json")
-        if event_id != webhook_id:
-            await run_in_threadpool(
-                store.record_rejection,
-                "event_id_mismatch",
-                webhook_id=webhook_id,
-                event_type=event_type,
-            )
-            return _reject(400, "event_id_mismatch")
-        try:
-            outcome = await run_in_threadpool(store.record, body, webhook_id)
+            # The writer thread answers once the batch holding this delivery is committed.
+            outcome = await asyncio.wrap_future(store.submit(body, webhook_id))
         except ValueError:
-            await run_in_threadpool(store.record_rejection, "malformed_json", webhook_id=webhook_id)
+            await asyncio.wrap_future(
+                store.submit_rejection("malformed_json", webhook_id=webhook_id)
+            )
             return _reject(400, "malformed_json")
         return JSONResponse({"status": outcome})
+
+    async def noop(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            _check(keys, request.headers, body, tolerance)
+        except _Refused as refused:
+            return _reject(refused.status, refused.reason)
+        return JSONResponse({"status": "accepted"})
 
     async def healthz(request: Request) -> JSONResponse:
         counts = await run_in_threadpool(store.counts)
         return JSONResponse({"status": "ok", "events": counts["events"]})
 
-    return Starlette(
-        routes=[Route(path, receive, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
-    )
+    routes = [Route(path, receive, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+    if noop_path is not None:
+        routes.append(Route(noop_path, noop, methods=["POST"]))
+    return Starlette(routes=routes)
 
 
 @dataclass(frozen=True, kw_only=True)

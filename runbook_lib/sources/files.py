@@ -1,0 +1,259 @@
+"""Exports of raw webhook envelopes: JSON lines and Parquet.
+
+A line (or row) is one envelope as the provider sent it — ``eventId``, ``eventType``,
+``createdAt``, ``data`` — optionally with the exporter's ``receivedAt`` and ``deliveryCount``.
+Parquet exports may instead carry the model's own columns (``event_id``, ``message_id``, ...).
+Arrival order is the file's order. A JSONL line that is not an envelope is never dropped
+silently: it is counted and named (line number and problem) in :attr:`JsonlSource.rejected`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import EventSourceError
+from ..events import WebhookEvent, event_from_envelope
+from .model import EVENT_SCHEMA, conform, events_from_frame
+
+__all__ = ["ENVELOPE_SCHEMA", "JsonlSource", "ParquetSource", "envelope_frame"]
+
+_FAILURE = pl.Struct({"code": pl.Utf8, "reason": pl.Utf8})
+_DATA = pl.Struct(
+    {
+        "messageId": pl.Utf8,
+        "externalReference": pl.Utf8,
+        "conversationId": pl.Utf8,
+        "sequence": pl.Int64,
+        "status": pl.Utf8,
+        "numberId": pl.Utf8,
+        "occurredAt": pl.Utf8,
+        "receivedAt": pl.Utf8,
+        "failure": _FAILURE,
+    }
+)
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "eventId": pl.Utf8,
+    "eventType": pl.Utf8,
+    "createdAt": pl.Utf8,
+    "receivedAt": pl.Utf8,
+    "deliveryCount": pl.Int32,
+    "data": _DATA,
+}
+
+
+def envelope_frame(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Envelope columns (``eventId``, ``data`` struct, ...) → the model; model columns pass through."""
+    lf = frame.lazy()
+    names = lf.collect_schema()
+    if "event_id" in names:
+        return conform(lf)
+    if "eventId" not in names or "eventType" not in names:
+        raise EventSourceError(
+            "the export has neither envelope columns (eventId, eventType, data) nor model columns "
+            "(event_id, event_type)",
+            remedy="export raw webhook envelopes, one per line or row.",
+        )
+    data_fields = (
+        {f.name for f in names["data"].fields}  # type: ignore[attr-defined]
+        if "data" in names and isinstance(names["data"], pl.Struct)
+        else set()
+    )
+
+    def field(name: str) -> pl.Expr:
+        return pl.col("data").struct.field(name) if name in data_fields else pl.lit(None)
+
+    failure_fields = (
+        {f.name for f in names["data"].fields if f.name == "failure"}  # type: ignore[attr-defined]
+        if data_fields
+        else set()
+    )
+
+    def failure(name: str) -> pl.Expr:
+        if not failure_fields:
+            return pl.lit(None, dtype=pl.Utf8)
+        return pl.col("data").struct.field("failure").struct.field(name)
+
+    received = pl.col("receivedAt") if "receivedAt" in names else pl.col("createdAt")
+    columns = {
+        "event_id": pl.col("eventId"),
+        "event_type": pl.col("eventType"),
+        "message_id": field("messageId"),
+        "external_reference": field("externalReference"),
+        "conversation_id": field("conversationId"),
+        "sequence": field("sequence"),
+        "status": field("status"),
+        "number_id": field("numberId"),
+        "occurred_at": pl.coalesce(field("occurredAt"), field("receivedAt")),
+        "received_at": received,
+        "failure_code": failure("code"),
+        "failure_reason": failure("reason"),
+    }
+    if "deliveryCount" in names:
+        columns["delivery_count"] = pl.col("deliveryCount")
+    return conform(lf.select([expr.alias(name) for name, expr in columns.items()]))
+
+
+def _window(frame: pl.LazyFrame, since: datetime | None, until: datetime | None) -> pl.LazyFrame:
+    if since is not None:
+        frame = frame.filter(pl.col("received_at") >= since)
+    if until is not None:
+        frame = frame.filter(pl.col("received_at") < until)
+    return frame
+
+
+def _match(
+    *, message_id: str | None, external_reference: str | None, conversation_id: str | None
+) -> pl.Expr:
+    conditions = [
+        pl.col(col) == value
+        for col, value in (
+            ("message_id", message_id),
+            ("external_reference", external_reference),
+            ("conversation_id", conversation_id),
+        )
+        if value
+    ]
+    if not conditions:
+        raise ValueError("give a message id, an external reference or a conversation id")
+    return pl.any_horizontal(conditions)
+
+
+class _FrameSource:
+    """Shared by the file sources: load the window, or the events of one correlation id."""
+
+    name = "export"
+
+    def scan(self) -> pl.LazyFrame:
+        raise NotImplementedError
+
+    def load(self, *, since: datetime | None = None, until: datetime | None = None) -> pl.DataFrame:
+        return _window(self.scan(), since, until).collect()
+
+    def events_for(
+        self,
+        *,
+        message_id: str | None = None,
+        external_reference: str | None = None,
+        conversation_id: str | None = None,
+    ) -> list[WebhookEvent]:
+        expr = _match(
+            message_id=message_id,
+            external_reference=external_reference,
+            conversation_id=conversation_id,
+        )
+        frame = self.scan().filter(expr).collect()
+        if message_id and not external_reference and frame.height:
+            # a send's events, plus any event that carries only its business reference
+            refs = frame["external_reference"].drop_nulls().unique().to_list()
+            if refs:
+                frame = (
+                    self.scan()
+                    .filter(
+                        (pl.col("message_id") == message_id)
+                        | pl.col("external_reference").is_in(refs)
+                    )
+                    .collect()
+                )
+        return events_from_frame(frame)
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise EventSourceError(
+            f"the {what} export {path} does not exist",
+            remedy="check event_source.path in the parameter file (relative to the file's folder).",
+        )
+    return path
+
+
+class ParquetSource(_FrameSource):
+    """A Parquet file (or a glob of files) of envelopes or model columns."""
+
+    name = "parquet"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if "*" not in str(self.path):
+            _require(self.path, "Parquet")
+
+    def scan(self) -> pl.LazyFrame:
+        try:
+            return envelope_frame(pl.scan_parquet(self.path))
+        except (pl.exceptions.ComputeError, OSError) as exc:
+            raise EventSourceError(
+                f"the Parquet export {self.path.name} cannot be read ({type(exc).__name__})",
+                remedy="check that the file is a complete Parquet file of webhook envelopes.",
+            ) from exc
+
+
+class JsonlSource(_FrameSource):
+    """One raw envelope per line. Lines that are not envelopes are counted, never dropped silently."""
+
+    name = "jsonl"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = _require(Path(path), "JSONL")
+        self.rejected: list[tuple[int, str]] = []
+        self._frame: pl.LazyFrame | None = None
+
+    def scan(self) -> pl.LazyFrame:
+        if self._frame is None:
+            self._frame = self._read()
+        return self._frame
+
+    def _read(self) -> pl.LazyFrame:
+        try:
+            raw = pl.read_ndjson(self.path, schema=ENVELOPE_SCHEMA, ignore_errors=False)
+            bad = raw.filter(pl.col("eventId").is_null() | pl.col("eventType").is_null())
+            if bad.height == 0:
+                return envelope_frame(raw).collect().lazy()
+        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, ValueError):
+            pass
+        return self._read_line_by_line()
+
+    def _read_line_by_line(self) -> pl.LazyFrame:
+        """The careful path: every line parsed on its own, each bad one recorded with its reason."""
+        rows: list[dict[str, Any]] = []
+        self.rejected = []
+        with self.path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    envelope = json.loads(line)
+                    event = event_from_envelope(
+                        envelope,
+                        received_at=envelope.get("receivedAt") or envelope.get("createdAt"),
+                        delivery_count=int(envelope.get("deliveryCount") or 1),
+                        arrival=len(rows),
+                    )
+                except (ValueError, TypeError, AttributeError) as exc:
+                    self.rejected.append((number, str(exc)[:120]))
+                    continue
+                rows.append(
+                    {
+                        "event_id": event.event_id,
+                        "event_type": event.event_type,
+                        "message_id": event.message_id,
+                        "external_reference": event.external_reference,
+                        "conversation_id": event.conversation_id,
+                        "sequence": event.sequence,
+                        "status": event.status,
+                        "number_id": event.number_id,
+                        "occurred_at": event.occurred_at,
+                        "received_at": event.received_at,
+                        "delivery_count": event.delivery_count,
+                        "arrival": event.arrival,
+                        "failure_code": event.failure_code,
+                        "failure_reason": event.failure_reason,
+                    }
+                )
+        text_schema = {
+            k: (pl.Utf8 if v == EVENT_SCHEMA["received_at"] else v) for k, v in EVENT_SCHEMA.items()
+        }
+        return conform(pl.DataFrame(rows, schema=text_schema)).collect().lazy()

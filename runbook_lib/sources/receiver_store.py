@@ -1,0 +1,131 @@
+"""The reference receiver's SQLite store as an event source (read-only; the receiver may be writing)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import EventSourceError
+from ..events import WebhookEvent
+from .model import EVENT_SCHEMA, TIMESTAMP, conform, events_from_frame, parse_timestamps
+
+__all__ = ["ReceiverStoreSource"]
+
+_SELECT = """
+SELECT event_id, event_type, message_id, external_reference, conversation_id, sequence, status,
+       number_id, occurred_at, first_received_at AS received_at, delivery_count,
+       first_arrival AS arrival,
+       json_extract(raw_body, '$.data.failure.code') AS failure_code,
+       json_extract(raw_body, '$.data.failure.reason') AS failure_reason
+FROM events
+"""
+_TEXT_SCHEMA = {k: (pl.Utf8 if v == TIMESTAMP else v) for k, v in EVENT_SCHEMA.items()}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ReceiverStoreSource:
+    """Events and delivery attempts from ``runbook receiver``'s database."""
+
+    name = "receiver_sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise EventSourceError(
+                f"the receiver store {self.path.name} does not exist yet",
+                remedy="start `runbook receiver` (or point event_source.path at your receiver's "
+                "database); it is created on the first webhook.",
+            )
+        try:
+            return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        except sqlite3.Error as exc:
+            raise EventSourceError(
+                f"the receiver store {self.path.name} cannot be opened ({exc})",
+                remedy="check the file's permissions and that it is a receiver database.",
+            ) from exc
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> pl.DataFrame:
+        db = self._connect()
+        try:
+            cursor = db.execute(sql, args)
+            chunks = []
+            while rows := cursor.fetchmany(200_000):
+                chunks.append(pl.DataFrame(rows, schema=_TEXT_SCHEMA, orient="row"))
+        except sqlite3.Error as exc:
+            raise EventSourceError(
+                f"the receiver store {self.path.name} cannot be read ({exc})",
+                remedy="is it a `runbook receiver` database? Point event_source at the right file.",
+            ) from exc
+        finally:
+            db.close()
+        frame = pl.concat(chunks) if chunks else pl.DataFrame(schema=_TEXT_SCHEMA)
+        return conform(frame).collect()
+
+    def load(self, *, since: datetime | None = None, until: datetime | None = None) -> pl.DataFrame:
+        where, args = [], []
+        if since is not None:
+            where.append("first_received_at >= ?")
+            args.append(_iso(since))
+        if until is not None:
+            where.append("first_received_at < ?")
+            args.append(_iso(until))
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        return self._query(sql, tuple(args))
+
+    def events_for(
+        self,
+        *,
+        message_id: str | None = None,
+        external_reference: str | None = None,
+        conversation_id: str | None = None,
+    ) -> list[WebhookEvent]:
+        clauses = [
+            (f"{col} = ?", value)
+            for col, value in (
+                ("message_id", message_id),
+                ("external_reference", external_reference),
+                ("conversation_id", conversation_id),
+            )
+            if value
+        ]
+        if not clauses:
+            raise ValueError("give a message id, an external reference or a conversation id")
+        sql = _SELECT + " WHERE " + " OR ".join(c for c, _ in clauses)
+        return events_from_frame(self._query(sql, tuple(v for _, v in clauses)))
+
+    def deliveries(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> pl.DataFrame:
+        """Every HTTP arrival (accepted, duplicate, rejected with its reason) in the window."""
+        sql = "SELECT id AS arrival, webhook_id, received_at, outcome, reason, event_type FROM deliveries"
+        where, args = [], []
+        if since is not None:
+            where.append("received_at >= ?")
+            args.append(_iso(since))
+        if until is not None:
+            where.append("received_at < ?")
+            args.append(_iso(until))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        schema = {"arrival": pl.Int64, "webhook_id": pl.Utf8, "received_at": pl.Utf8,
+                  "outcome": pl.Utf8, "reason": pl.Utf8, "event_type": pl.Utf8}  # fmt: skip
+        db = self._connect()
+        try:
+            rows = db.execute(sql + " ORDER BY id", tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise EventSourceError(
+                f"the receiver store's deliveries cannot be read ({exc})"
+            ) from exc
+        finally:
+            db.close()
+        frame = pl.DataFrame(rows, schema=schema, orient="row")
+        return frame.with_columns(parse_timestamps("received_at").alias("received_at"))
