@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from . import golive_walltime, lifecycle_audit, receiver_throughput
+from . import audit_walltime, golive_walltime, lifecycle_audit, receiver_throughput
 
 BENCHMARKS = {
+    "audit": audit_walltime.main,
     "golive": golive_walltime.main,
     "lifecycle": lifecycle_audit.main,
     "receiver": receiver_throughput.main,

@@ -137,21 +137,24 @@ def pandas_audit(path: Path, cutoff):  # noqa: ANN001, ANN201 - benchmark helper
             uniq[uniq.state == state].groupby("message_id").received_at.first()
         )
     by_seq = uniq.drop_duplicates(["message_id", "seq"]).copy()
-    prev = by_seq.groupby("message_id").seq.transform(lambda s: s.cummax().shift(1)).fillna(0)
-    by_seq["applied"] = by_seq.seq > prev
+    by_seq["prev_max"] = by_seq.groupby("message_id").seq.cummax()
+    by_seq["prev_max"] = by_seq.groupby("message_id").prev_max.shift(1).fillna(0)
+    by_seq["applied"] = by_seq.seq > by_seq.prev_max
+    by_seq["late"] = ~by_seq.applied
     by_seq["rank"] = by_seq.state.map({"QUEUED": 1, "SENT": 2, "DELIVERED": 3, "FAILED": 3})
     by_seq["current_rank"] = (
         by_seq["rank"].where(by_seq.applied).groupby(by_seq.message_id).ffill().fillna(0)
     )
-    by_seq["regression"] = ~by_seq.applied & (by_seq["rank"] < by_seq.current_rank)
+    by_seq["regression"] = by_seq.late & (by_seq["rank"] < by_seq.current_rank)
+    by_seq["positive"] = by_seq.seq >= 1
     top = by_seq.loc[
         by_seq.groupby("message_id").seq.idxmax(), ["message_id", "state", "seq"]
     ].set_index("message_id")
     agg = by_seq.groupby("message_id").agg(
         n_seq=("seq", "size"),
-        out_of_order=("applied", lambda a: int((~a).sum())),
+        out_of_order=("late", "sum"),
         regressions_refused=("regression", "sum"),
-        positive=("seq", lambda s: int((s >= 1).sum())),
+        positive=("positive", "sum"),
     )
     failed = (
         by_seq[by_seq.state == "FAILED"]

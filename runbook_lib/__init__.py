@@ -6,12 +6,14 @@ provider). Everything else is an implementation detail.
 
 from __future__ import annotations
 
+from .audit import AuditRun
 from .auth import ClientCredentialsAuth, TokenInfo
 from .checks import Check, StepReport, Verdict
 from .client import ApiResult, NumbersListing, RedCloudClient, RequestRecord
 from .errors import (
     AuthError,
     ConfigurationError,
+    EventSourceError,
     InvalidClientError,
     MissingSecretError,
     ParameterError,
@@ -31,13 +33,16 @@ from .parameters import RunbookParameters, load_parameters
 from .retry import RetryPolicy
 from .secrets import Secret, secret_from_env
 from .signing import sign_webhook, signed_headers, verify_webhook
+from .trace import TraceRun
 
 __all__ = [
     "ApiResult",
+    "AuditRun",
     "AuthError",
     "Check",
     "ClientCredentialsAuth",
     "ConfigurationError",
+    "EventSourceError",
     "GoLiveRun",
     "InvalidClientError",
     "LifecycleSet",
@@ -59,6 +64,7 @@ __all__ = [
     "TokenEndpointError",
     "TokenInfo",
     "TokenRejectedError",
+    "TraceRun",
     "Verdict",
     "WebhookEvent",
     "WebhookVerificationError",

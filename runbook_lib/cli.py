@@ -1,7 +1,8 @@
 """``runbook``: run the notebooks headlessly, and start the sandbox and the reference receiver.
 
-Exit codes (for cron and schedulers): 0 every check passed; 1 a check failed; 2 the notebook
-errored (the report says which cell); 3 bad parameters or usage.
+Exit codes (for cron and schedulers): 0 every check passed; 1 a check failed (go-live NO-GO,
+an audit found a failure domain, a trace found nothing); 2 the notebook errored (the report says
+which cell); 3 bad parameters or usage; 4 a secret was found in an artifact (now redacted).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from .secrets import secret_from_env
 __all__ = ["main"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-EPILOG = """exit codes: 0 all checks passed, 1 a check failed, 2 the notebook errored,
-3 bad parameters or usage.  Reports go to reports/YYYY-MM-DD/<kind>-<env>-<HHMMSS>Z-<id>/."""
+EPILOG = """exit codes: 0 all checks passed, 1 a check failed (NO-GO, failure domain found),
+2 the notebook errored, 3 bad parameters or usage, 4 a secret leaked into an artifact (redacted).
+Reports go to reports/YYYY-MM-DD/<kind>-<env>-<HHMMSS>Z-<id>/; reports/index.html lists them."""
 
 
 def notebooks_dir() -> Path:
@@ -81,7 +83,12 @@ def _print_run(run: NotebookRun) -> None:
     _say(f"report: {run.report_dir}")
 
 
-NOTEBOOK_FOR = {"go-live": "go_live.ipynb", "drills": "drills.ipynb"}
+NOTEBOOK_FOR = {
+    "go-live": "go_live.ipynb",
+    "drills": "drills.ipynb",
+    "trace": "message_trace.ipynb",
+    "audit": "incident_audit.ipynb",
+}
 
 
 def run_go_live(
@@ -149,6 +156,90 @@ def cmd_go_live(args: argparse.Namespace) -> int:
         return run.exit_code
     _print_run(run)
     return run.exit_code
+
+
+# -- trace and audit (read-only) ------------------------------------------------------------
+def run_read_only(
+    kind: str,
+    params_path: Path,
+    *,
+    reports_root: Path,
+    notebook_parameters: dict[str, str],
+    extra_env: dict[str, str] | None = None,
+) -> NotebookRun:
+    """Validate, then execute the trace or audit notebook into a dated report (nothing is sent)."""
+    environment = "unknown"
+    try:
+        if extra_env:
+            os.environ.update(extra_env)
+        params = load_parameters(params_path)
+        environment = params.environment
+        if kind == "audit":
+            from .audit import parse_window
+
+            parse_window(
+                notebook_parameters.get("since", ""),
+                notebook_parameters.get("window_from", ""),
+                notebook_parameters.get("window_to", ""),
+            )
+    except ConfigurationError as exc:
+        folder = new_report_dir(reports_root, kind, environment)
+        return write_config_error_report(
+            folder, kind=kind, environment=environment, message=str(exc)
+        )
+    cwd = Path.cwd()
+    return execute_report(
+        kind=kind,
+        notebook=notebooks_dir() / NOTEBOOK_FOR[kind],
+        report_dir=new_report_dir(reports_root, kind, params.environment),
+        environment=params.environment,
+        parameters={
+            "params_file": os.path.relpath(params_path.resolve(), cwd),
+            **notebook_parameters,
+        },
+        cwd=cwd,
+        extra_env=extra_env,
+    )
+
+
+def _finish_read_only(run: NotebookRun, args: argparse.Namespace) -> int:
+    build_index(Path(args.reports))
+    if run.exit_code == EXIT_BAD_INPUT:
+        _err(f"runbook {args.command}: {run.summary['error']}")
+        _say(f"report: {run.report_dir}")
+        return run.exit_code
+    _print_run(run)
+    return run.exit_code
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    run = run_read_only(
+        "trace",
+        Path(args.params),
+        reports_root=Path(args.reports),
+        notebook_parameters={
+            "message_id": args.message_id or "",
+            "external_reference": args.external_reference or "",
+        },
+    )
+    return _finish_read_only(run, args)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    run = run_read_only(
+        "audit",
+        Path(args.params),
+        reports_root=Path(args.reports),
+        notebook_parameters={
+            "since": args.since or "",
+            "window_from": getattr(args, "from") or "",
+            "window_to": args.to or "",
+        },
+    )
+    domain = (run.summary.get("failureDomain") or {}).get("domain")
+    if domain:
+        _say(f"failure domain: {domain}")
+    return _finish_read_only(run, args)
 
 
 # -- demo -------------------------------------------------------------------------------------
@@ -327,6 +418,33 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--new-run", action="store_true", help="start a new run")
     p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
     p.set_defaults(func=cmd_go_live, kind="drills")
+
+    p = sub.add_parser(
+        "trace",
+        help="trace one send for support (by messageId or externalReference); dated report",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--params", required=True, help="parameter file, e.g. parameters/sandbox.yaml")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--message-id", help="the messageId from the 202 answer, e.g. msg_...")
+    group.add_argument("--external-reference", help="the business reference sent with the message")
+    p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
+    p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser(
+        "audit",
+        help="incident / scheduled audit of a window: funnel, stuck, webhook health, failure domain",
+        epilog=EPILOG + "\nexamples:\n  runbook audit --params parameters/staging.yaml --since 2h\n"
+        "  runbook audit --params parameters/staging.yaml --from 2026-11-23T08:00Z --to 2026-11-23T10:00Z",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--params", required=True, help="parameter file, e.g. parameters/sandbox.yaml")
+    p.add_argument("--since", help="window back from now: 90m, 2h, 1d")
+    p.add_argument("--from", help="window start, ISO-8601 (UTC if no offset)")
+    p.add_argument("--to", help="window end, ISO-8601 (default: now)")
+    p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("probe", help="conformance-probe a webhook endpoint with signed test events")
     p.add_argument("--url", required=True, help="the integration's webhook endpoint URL")

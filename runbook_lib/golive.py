@@ -7,11 +7,13 @@ reaches its verdict. Only a bug ends a run early (the CLI then exits 2 and says 
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,13 @@ from .ledger import SendLedger
 from .lifecycle import MessageLifecycle, reconstruct
 from .logs import configure_run_logging
 from .parameters import RunbookParameters, load_parameters
-from .privacy import mask_phone
 from .recorder import RunRecorder
+from .reports_index import previous_report, reports_root_of
 from .retry import RetryPolicy
+from .runs import RecordedRun
 from .secrets import secret_from_env
 from .sends import SentMessage, controlled_send, idempotency_key_for, prove_replay
+from .snapshot import context_snapshot, diff_snapshots, load_snapshot
 
 __all__ = ["GoLiveRun"]
 
@@ -52,7 +56,7 @@ def _skip(check_id: str, title: str, reason: str) -> Check:
     return Check(check_id, title, "SKIP", reason)
 
 
-class GoLiveRun:
+class GoLiveRun(RecordedRun):
     """One go-live run against one environment."""
 
     kind = "go-live"
@@ -89,44 +93,12 @@ class GoLiveRun:
         self.numbers: list[dict[str, Any]] | None = None
         self.sent: SentMessage | None = None
 
-    def show_phone(self, number: str | None) -> str | None:
-        """A destination as reports may show it (masked unless privacy.mask_destinations is off)."""
-        return mask_phone(number) if self.params.privacy.mask_destinations else number
-
     @classmethod
     def open(cls, params_file: str | Path, *, run_id: str = "", **kwargs: Any) -> GoLiveRun:
         """Load and validate the parameter file, then open the run (no network yet)."""
         return cls(load_parameters(params_file), run_id=run_id, **kwargs)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _record(self, step: str, title: str, checks: list[Check], **kwargs: Any) -> StepReport:
-        return self.recorder.add(StepReport(step, title, tuple(checks), **kwargs))
-
-    def _build_client(self) -> RedCloudClient:
-        p = self.params.provider
-        secret = secret_from_env(
-            p.client_secret_env, purpose="client secret", environ=self._environ
-        )
-        auth = ClientCredentialsAuth(
-            token_url=p.resolved_token_url,
-            client_id=p.client_id,
-            client_secret=secret,
-            scope=p.scope,
-        )
-        r = self.params.retry
-        return RedCloudClient(
-            base_url=p.base_url,
-            auth=auth,
-            timeout=p.timeout_seconds,
-            retry=RetryPolicy(
-                max_attempts=r.max_attempts,
-                base_delay=r.base_delay_seconds,
-                max_delay=r.max_delay_seconds,
-                max_retry_after=r.max_retry_after_seconds,
-            ),
-            sleep=self._sleep,
-        )
-
     # -- 1. preflight -------------------------------------------------------------------------
     def preflight(self) -> StepReport:
         """Parameters, the secret's presence (never its value), the clock, where evidence goes."""
@@ -142,7 +114,7 @@ class GoLiveRun:
             )
         ]
         try:
-            self.client = self._build_client()
+            self.client = build_client(self.params, environ=self._environ, sleep=self._sleep)
             checks.append(
                 Check(
                     "preflight.secret",
@@ -277,6 +249,7 @@ class GoLiveRun:
             )
         who = result.data
         self.whoami = who
+        self.recorder.note(snapshot=context_snapshot(who, None))
         p = self.params.provider
         rid = (result.request_id,) if result.request_id else ()
         problems = []
@@ -362,6 +335,7 @@ class GoLiveRun:
                 step, step_title, [_fail_from("numbers.list", "Numbers listed", exc)]
             )
         self.numbers = listing.numbers
+        self.recorder.note(snapshot=context_snapshot(self.whoami, self.numbers))
         by_id = {n.get("numberId"): n for n in listing.numbers}
         rids = listing.request_ids
         checks = [
@@ -782,7 +756,43 @@ class GoLiveRun:
         self._record("gate", "Release gate", [gate.as_check()])
         return gate
 
-    # -- 10. verdict ---------------------------------------------------------------------------
+    # -- 10. changes since the previous go-live -----------------------------------------------
+    def changes_since_previous(self, reports_root: str | Path | None = None) -> StepReport:
+        """Provider context and check outcomes compared with the previous go-live report here."""
+        title = "Since the previous go-live"
+        root = Path(reports_root) if reports_root else reports_root_of(self.recorder.report_dir)
+        now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        previous = previous_report(
+            root, kind=self.kind, environment=self.params.environment, before=now
+        )
+        if self.recorder.report_dir is not None and previous == self.recorder.report_dir:
+            previous = None
+        if previous is None:
+            check = Check(
+                "changes.previous", title, "SKIP", "no earlier go-live report of this environment"
+            )
+            return self._record("changes", title, [check])
+        drift = diff_snapshots(load_snapshot(previous), self.recorder.facts.get("snapshot") or {})
+        before = {c["id"]: c["status"] for c in _summary_checks(previous)}
+        changed = [(cid, before.get(cid, "—"), c.status) for c in self.recorder.checks
+                   for cid in [c.check_id] if before.get(cid) != c.status and cid in before]  # fmt: skip
+        rows = [tuple(map(str, r)) for r in drift] + [
+            (f"check {cid}", b, a) for cid, b, a in changed
+        ]
+        self.recorder.note(changes={"previous": previous.name, "rows": rows})
+        check = Check(
+            "changes.previous", title, "WARN" if drift else "PASS",
+            f"{len(drift)} provider-side change(s), {len(changed)} check(s) changed outcome since {previous.name}"
+            if rows else f"nothing changed since {previous.name}",
+        )  # fmt: skip
+        return self._record(
+            "changes",
+            title,
+            [check],
+            tables=(("Changes", ["what", "before", "now"], rows),) if rows else (),
+        )
+
+    # -- 11. verdict ---------------------------------------------------------------------------
     def verdict(self) -> Verdict:
         """All checks in one table; closes the run in the ledger."""
         result = Verdict(
@@ -798,6 +808,43 @@ class GoLiveRun:
         if self.client is not None:
             self.client.close()
         self.ledger.close()
+
+
+def build_client(
+    params: RunbookParameters,
+    *,
+    environ: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RedCloudClient:
+    """A client for the parameter file's provider, with its secret from the environment.
+
+    Raises:
+        MissingSecretError: the client secret's environment variable is unset.
+    """
+    p = params.provider
+    secret = secret_from_env(p.client_secret_env, purpose="client secret", environ=environ)
+    auth = ClientCredentialsAuth(
+        token_url=p.resolved_token_url, client_id=p.client_id, client_secret=secret, scope=p.scope
+    )
+    r = params.retry
+    retry = RetryPolicy(
+        max_attempts=r.max_attempts,
+        base_delay=r.base_delay_seconds,
+        max_delay=r.max_delay_seconds,
+        max_retry_after=r.max_retry_after_seconds,
+    )
+    return RedCloudClient(
+        base_url=p.base_url, auth=auth, timeout=p.timeout_seconds, retry=retry, sleep=sleep
+    )
+
+
+def _summary_checks(report_dir: Path) -> list[dict[str, Any]]:
+    try:
+        return json.loads((report_dir / "summary.json").read_text(encoding="utf-8")).get(
+            "checks", []
+        )
+    except (OSError, ValueError):
+        return []
 
 
 def _reached(lifecycle: MessageLifecycle, expect: str) -> bool:

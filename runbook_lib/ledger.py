@@ -193,6 +193,17 @@ class SendLedger:
             attempts=row[9],
         )
 
+    def find_send(
+        self, *, message_id: str | None = None, external_reference: str | None = None
+    ) -> LedgerEntry | None:
+        """The runbook's own send with this messageId or externalReference (newest first)."""
+        row = self._db.execute(
+            "SELECT run_id, step FROM sends WHERE (message_id = ? AND ? IS NOT NULL) "
+            "OR (external_reference = ? AND ? IS NOT NULL) ORDER BY reserved_at DESC LIMIT 1",
+            (message_id, message_id, external_reference, external_reference),
+        ).fetchone()
+        return self.entry(row[0], row[1]) if row else None
+
     def sends_in_run(self, run_id: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM sends WHERE run_id=?", (run_id,)).fetchone()[
             0

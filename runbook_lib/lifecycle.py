@@ -54,6 +54,8 @@ class MessageLifecycle:
     missing_queued: bool
     failure_code: str | None = None
     failure_reason: str | None = None
+    # every event in arrival order, with what was decided and the state after it (for traces)
+    journal: tuple[tuple[WebhookEvent, str, str | None], ...] = field(default=(), repr=False)
 
     @property
     def is_terminal(self) -> bool:
@@ -120,33 +122,37 @@ class LifecycleSet:
 
 
 def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
-    # Arrival order; a retried delivery of the same event id counts once.
+    # One pass in arrival order; every event gets a decision, written to the journal.
     events.sort(key=lambda e: (e.arrival, e.received_at or ""))
     seen_ids: set[str] = set()
     unique: list[WebhookEvent] = []
-    duplicates = 0
-    for event in events:
-        duplicates += max(0, event.delivery_count - 1)
-        if event.event_id in seen_ids:
-            duplicates += 1
-            continue
-        seen_ids.add(event.event_id)
-        unique.append(event)
-    highest = 0
+    journal: list[tuple[WebhookEvent, str, str | None]] = []
+    duplicates = highest = out_of_order = regressions = current_rank = 0
     state: str | None = None
     applied: list[str] = []
-    out_of_order = regressions = current_rank = 0
     first_seen: dict[str, str | None] = {}
     sequences: set[int] = set()
     failure_code = failure_reason = None
     external_reference = None
-    for event in unique:
+    for event in events:
+        duplicates += max(0, event.delivery_count - 1)
+        if event.event_id in seen_ids:
+            duplicates += 1
+            journal.append(
+                (event, "duplicate delivery of an event already received: ignored", state)
+            )
+            continue
+        seen_ids.add(event.event_id)
+        unique.append(event)
         event_state = STATE_BY_EVENT[event.event_type]
         first_seen.setdefault(event_state, event.received_at)
         external_reference = external_reference or event.external_reference
         seq = event.sequence if event.sequence is not None else 0
         if seq in sequences:
             duplicates += 1  # same sequence under another event id: a provider-side duplicate
+            journal.append(
+                (event, f"sequence {seq} already received under another event id: ignored", state)
+            )
             continue
         sequences.add(seq)
         if seq > highest:
@@ -154,9 +160,14 @@ def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
             state = event_state
             current_rank = STATE_RANK[event_state]
             applied.append(event.event_id)
+            journal.append((event, f"applied: {event_state}", state))
         else:
             out_of_order += 1
-            regressions += STATE_RANK[event_state] < current_rank
+            regressed = STATE_RANK[event_state] < current_rank
+            regressions += regressed
+            journal.append((event, f"late (sequence {seq} ≤ {highest} already applied): "
+                            + ("would move the state backwards, refused" if regressed else "recorded, not applied"),
+                            state))  # fmt: skip
         if event_state == "FAILED":
             failure_code, failure_reason = event.failure_code, event.failure_reason
     gaps = tuple(s for s in range(1, highest) if s not in sequences)
@@ -176,6 +187,7 @@ def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
         missing_queued="QUEUED" not in first_seen,
         failure_code=failure_code,
         failure_reason=failure_reason,
+        journal=tuple(journal),
     )
 
 

@@ -94,7 +94,7 @@ def audit_lifecycles(
         "event_id", "event_type", "message_id", "external_reference", "number_id", "sequence",
         "received_at", "occurred_at", "delivery_count", "arrival", "failure_code", "failure_reason",
     )  # fmt: skip
-    messages = _messages(outbound, as_of=as_of, stuck_after=stuck_after)
+    messages_df = _messages(outbound, rows=int(total), as_of=as_of, stuck_after=stuck_after)
     conversations = (
         lf.filter(pl.col("event_type") == INBOUND_EVENT)
         .with_columns(
@@ -114,7 +114,6 @@ def audit_lifecycles(
         .group_by("event_type")
         .len()
     )
-    messages_df = messages.collect()
     conversations_df, unknown_df = pl.collect_all([conversations, unknown])
     return LifecycleTable(
         messages=messages_df,
@@ -170,62 +169,158 @@ def _first_in_group(keys: np.ndarray, gid: np.ndarray, longest: int) -> np.ndarr
     return first
 
 
-def _grouping(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row order grouping each message's rows in arrival order; group starts; group per row."""
-    arrival = frame["arrival"].to_numpy()
+def _grouping(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Row order grouping each message's rows in arrival order; group starts; group per row.
+
+    None when two message ids share the first hash (the second, independent hash disagrees).
+    """
+    arrival, primary = cols["arrival"], cols["_h1"]
     in_arrival_order = bool(np.all(arrival[1:] > arrival[:-1]))
-    primary = frame["_h1"].to_numpy()
     order = (
         np.argsort(primary, kind="stable") if in_arrival_order else np.lexsort((arrival, primary))
     )
     starts, gid = _group_starts(primary[order])
-    check = frame["_h2"].to_numpy()[order]
-    if np.array_equal(check, check[starts][gid]):  # two independent hashes agree: no collision
-        return order, starts, gid
-    exact = frame["message_id"].rank("dense").to_numpy()
-    order = np.lexsort((arrival, exact))
-    starts, gid = _group_starts(exact[order])
+    check = cols["_h2"][order]
+    if not np.array_equal(check, check[starts][gid]):
+        return None
     return order, starts, gid
 
 
-def _messages(outbound: pl.LazyFrame, *, as_of: datetime, stuck_after: timedelta) -> pl.LazyFrame:
-    frame = outbound.with_columns(
+PARTITION_ROWS = 1_000_000  # events per partition: bounds the engine's working memory
+_TEXT_ROWS = ("message_row", "reference_row", "number_row", "failed_row")
+
+
+def _messages(
+    outbound: pl.LazyFrame, *, rows: int, as_of: datetime, stuck_after: timedelta
+) -> pl.DataFrame:
+    """One row per message. Only numbers are held for every event (hashes of the ids, codes,
+    epochs); messages are worked in partitions by hash (all of a message's events share one), and
+    each text column is read once at the end, just for the rows the result needs."""
+    keys = outbound.select(
         pl.col("message_id").hash(seed=1).alias("_h1"),
         pl.col("message_id").hash(seed=2).alias("_h2"),
         pl.col("event_id").hash(seed=3).alias("_eh"),
+        pl.col("sequence").fill_null(0).alias("_seq"),
+        pl.col("event_type").replace_strict(_STATE_CODE, return_dtype=pl.Int8).alias("_state"),
+        pl.col("received_at").dt.epoch("us").fill_null(_NO_TIME_MIN).alias("_received"),
+        pl.col("delivery_count").fill_null(1).cast(pl.Int32).alias("_deliveries"),
+        "arrival",
+        pl.col("external_reference").is_not_null().alias("_has_reference"),
+        pl.col("number_id").is_not_null().alias("_has_number"),
     ).collect()
-    if frame.height == 0:
-        return pl.LazyFrame(schema=_MESSAGE_SCHEMA)
-    order, starts, gid = _grouping(frame)
+    if keys.height == 0:
+        return pl.DataFrame(schema=_MESSAGE_SCHEMA)
+    cols = {name: keys[name].to_numpy() for name in keys.columns}
+    del keys
+
+    def text(name: str) -> pl.Series:
+        return outbound.select(name).collect().to_series()
+
+    parts = max(1, -(-len(cols["arrival"]) // PARTITION_ROWS))
+    bucket = cols["_h1"] % np.uint64(parts)
+    pieces = []
+    for n in range(parts):
+        rows_n = np.flatnonzero(bucket == n) if parts > 1 else np.arange(len(bucket))
+        part = {name: values[rows_n] for name, values in cols.items()} if parts > 1 else cols
+        grouping = _grouping(part)
+        if grouping is None:  # a hash collision: group by the exact ids instead (slow, exact)
+            exact = text("message_id").rank("dense").to_numpy()[rows_n]
+            order = np.lexsort((part["arrival"], exact))
+            starts, gid = _group_starts(exact[order])
+            grouping = (order, starts, gid)
+        piece = _partition(part, grouping, as_of=as_of, stuck_after=stuck_after)
+        for name in _TEXT_ROWS:  # partition-local row numbers → the frame's row numbers
+            local = piece[name]
+            piece[name] = np.where(local >= 0, rows_n[np.maximum(local, 0)], -1)
+        pieces.append(piece)
+    del cols, bucket
+    merged = {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
+    del pieces
+
+    def times(values: np.ndarray, missing: int) -> pl.Series:
+        series = pl.Series(np.where(values == missing, 0, values)).cast(pl.Datetime("us"))
+        series = series.dt.replace_time_zone("UTC")
+        gaps = np.flatnonzero(values == missing)
+        return series.scatter(gaps, None) if len(gaps) else series
+
+    state_names = np.array([*_STATES, None], dtype=object)
+    top_state = merged["top_state"]
+    last_event = merged["last_event"]
+    cutoff = int((as_of - stuck_after).timestamp() * 1_000_000)
+    data: dict[str, Any] = {
+        "message_id": text("message_id").gather(merged["message_row"]),
+        "external_reference": _take(text("external_reference"), merged["reference_row"]),
+        "number_id": _take(text("number_id"), merged["number_row"]),
+        "state": pl.Series(state_names[top_state], dtype=pl.Utf8),
+        "highest_sequence": merged["highest"].astype(np.int64),
+    }
+    for column, state in (("queued_at", 0), ("sent_at", 1), ("delivered_at", 2), ("failed_at", 3)):
+        data[column] = times(merged[f"first_{state}"], _NO_TIME_MIN)
+    data["first_event_at"] = times(merged["first_event"], _NO_TIME_MIN)
+    data["last_event_at"] = times(last_event, _NO_TIME_MAX)
+    data["failure_code"] = _take(text("failure_code"), merged["failed_row"])
+    data["failure_reason"] = _take(text("failure_reason"), merged["failed_row"])
+    for column in ("duplicate_deliveries", "out_of_order", "regressions_refused", "sequence_gaps"):
+        data[column] = merged[column]
+    data["terminal_conflict"] = merged["has_delivered"] & merged["has_failed"]
+    data["missing_queued"] = ~merged["has_queued"]
+    data["stuck"] = (
+        ~np.isin(top_state, (2, 3)) & (last_event != _NO_TIME_MAX) & (last_event < cutoff)
+    )
+    return pl.DataFrame(data)
+
+
+def _partition(
+    cols: dict[str, np.ndarray],
+    grouping: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    as_of: datetime,
+    stuck_after: timedelta,
+) -> dict[str, np.ndarray]:
+    """The per-message numbers of one partition; ``*_row`` are partition row numbers (-1: none)."""
+    order, starts, gid = grouping
     groups = len(starts)
     sizes = np.diff(np.append(starts, len(order)))
     longest = int(sizes.max())
-    event_key = frame["_eh"].to_numpy()[order]
-    seq_all = frame["sequence"].fill_null(0).to_numpy()[order]
-    state_all = (
-        frame["event_type"].replace_strict(_STATE_CODE, return_dtype=pl.Int8).to_numpy()[order]
+    redelivered = np.add.reduceat(
+        np.clip(cols["_deliveries"][order].astype(np.int64) - 1, 0, None), starts
     )
-    received_all = frame["received_at"].dt.epoch("us").fill_null(_NO_TIME_MIN).to_numpy()[order]
-    extra = np.clip(frame["delivery_count"].fill_null(1).to_numpy().astype(np.int64) - 1, 0, None)
-    redelivered = np.add.reduceat(extra[order], starts)
 
     # Retried deliveries of one event id count once: the first arrival stands.
-    keep = _first_in_group(event_key, gid, longest)
-    u_rows = order[keep]  # original row numbers, grouped, arrival order
-    u_gid, u_state, u_received = gid[keep], state_all[keep], received_all[keep]
+    keep = _first_in_group(cols["_eh"][order], gid, longest)
+    u_rows = order[keep]  # partition row numbers, grouped, arrival order
+    del order
+    u_gid = gid[keep]
+    del gid, keep
+    u_state = cols["_state"][u_rows]
+    u_received = cols["_received"][u_rows]
     u_starts, _ = _group_starts(u_gid)
     first_of_state = [_segment_first(u_state == code, u_starts, u_gid) for code in range(4)]
-    first_event = np.minimum.reduceat(u_received, u_starts)
-    last_event = np.maximum.reduceat(
+    out: dict[str, np.ndarray] = {}
+    for code, index in enumerate(first_of_state):
+        out[f"first_{code}"] = np.where(index >= 0, u_received[np.maximum(index, 0)], _NO_TIME_MIN)
+    out["has_queued"], out["has_delivered"], out["has_failed"] = (
+        first_of_state[0] >= 0, first_of_state[2] >= 0, first_of_state[3] >= 0,
+    )  # fmt: skip
+    out["first_event"] = np.minimum.reduceat(u_received, u_starts)
+    out["last_event"] = np.maximum.reduceat(
         np.where(u_received == _NO_TIME_MIN, _NO_TIME_MAX, u_received), u_starts
     )
-    has_reference = frame["external_reference"].is_not_null().to_numpy()[u_rows]
-    has_number = frame["number_id"].is_not_null().to_numpy()[u_rows]
-    reference = _segment_first(has_reference, u_starts, u_gid)
-    number = _segment_first(has_number, u_starts, u_gid)
+    del u_received
+
+    def rows_of(index: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.where(index >= 0, rows[np.maximum(index, 0)], -1)
+
+    out["reference_row"] = rows_of(
+        _segment_first(cols["_has_reference"][u_rows], u_starts, u_gid), u_rows
+    )
+    out["number_row"] = rows_of(
+        _segment_first(cols["_has_number"][u_rows], u_starts, u_gid), u_rows
+    )
+    out["message_row"] = u_rows[u_starts]
 
     # Another event id with a sequence already seen is a provider-side duplicate: not applied.
-    u_seq = seq_all[keep]
+    u_seq = cols["_seq"][u_rows]
     keep_seq = _first_in_group(u_seq, u_gid, longest)
     s_rows, s_gid, seq, state = (
         u_rows[keep_seq],
@@ -233,6 +328,8 @@ def _messages(outbound: pl.LazyFrame, *, as_of: datetime, stuck_after: timedelta
         u_seq[keep_seq],
         u_state[keep_seq],
     )
+    u_count = len(u_rows)
+    del u_seq, u_state, u_gid, u_rows, keep_seq
     s_starts, _ = _group_starts(s_gid)
     rank = _RANK_BY_CODE[state]
     span = int(seq.max()) + 2
@@ -242,62 +339,29 @@ def _messages(outbound: pl.LazyFrame, *, as_of: datetime, stuck_after: timedelta
     previous[:1] = -1
     previous[1:] = running[:-1]
     applied = seq > np.maximum(previous - offset, 0)
+    del running, previous, offset
     last_applied = np.maximum.accumulate(np.where(applied, np.arange(len(seq)), -1))
     anchor = np.maximum(last_applied, 0)
     current_rank = np.where((last_applied >= 0) & (s_gid[anchor] == s_gid), rank[anchor], 0)
+    del last_applied, anchor
     highest = np.maximum.reduceat(seq, s_starts)
     top_rows = np.flatnonzero(seq == highest[s_gid])
     top_state = np.full(groups, 4, dtype=np.int64)
     top_state[s_gid[top_rows]] = state[top_rows]
     top_state[highest <= 0] = 4
     below_top = np.add.reduceat(((seq >= 1) & (seq < highest[s_gid])).astype(np.int64), s_starts)
-    failed_row = _segment_last(state == 3, s_starts)
-
-    def rows_of(index: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.where(index >= 0, rows[np.maximum(index, 0)], -1)
-
-    def times(values: np.ndarray, missing: int) -> pl.Series:
-        series = pl.Series(np.where(values == missing, 0, values)).cast(pl.Datetime("us"))
-        series = series.dt.replace_time_zone("UTC")
-        gaps = np.flatnonzero(values == missing)
-        return series.scatter(gaps, None) if len(gaps) else series
-
-    received = frame["received_at"]
-    u_sizes = np.diff(np.append(u_starts, len(u_rows)))
+    out["failed_row"] = rows_of(_segment_last(state == 3, s_starts), s_rows)
+    u_sizes = np.diff(np.append(u_starts, u_count))
     s_sizes = np.diff(np.append(s_starts, len(s_rows)))
-    has = [index >= 0 for index in first_of_state]
-    state_names = np.array([*_STATES, None], dtype=object)
-    cutoff = int((as_of - stuck_after).timestamp() * 1_000_000)
-    failed_rows = rows_of(failed_row, s_rows)
-    messages = pl.DataFrame(
-        {
-            "message_id": frame["message_id"].gather(order[starts]),
-            "external_reference": _take(frame["external_reference"], rows_of(reference, u_rows)),
-            "number_id": _take(frame["number_id"], rows_of(number, u_rows)),
-            "state": pl.Series(state_names[top_state], dtype=pl.Utf8),
-            "highest_sequence": highest.astype(np.int64),
-            "queued_at": _take(received, rows_of(first_of_state[0], u_rows)),
-            "sent_at": _take(received, rows_of(first_of_state[1], u_rows)),
-            "delivered_at": _take(received, rows_of(first_of_state[2], u_rows)),
-            "failed_at": _take(received, rows_of(first_of_state[3], u_rows)),
-            "first_event_at": times(first_event, _NO_TIME_MIN),
-            "last_event_at": times(last_event, _NO_TIME_MAX),
-            "failure_code": _take(frame["failure_code"], failed_rows),
-            "failure_reason": _take(frame["failure_reason"], failed_rows),
-            "duplicate_deliveries": redelivered + (sizes - u_sizes) + (u_sizes - s_sizes),
-            "out_of_order": np.add.reduceat((~applied).astype(np.int64), s_starts),
-            "regressions_refused": np.add.reduceat(
-                (~applied & (rank < current_rank)).astype(np.int64), s_starts
-            ),
-            "sequence_gaps": np.clip(highest - 1 - below_top, 0, None).astype(np.int64),
-            "terminal_conflict": has[2] & has[3],
-            "missing_queued": ~has[0],
-            "stuck": ~np.isin(top_state, (2, 3))
-            & (last_event != _NO_TIME_MAX)
-            & (last_event < cutoff),
-        }
+    out["top_state"] = top_state
+    out["highest"] = highest
+    out["duplicate_deliveries"] = redelivered + (sizes - u_sizes) + (u_sizes - s_sizes)
+    out["out_of_order"] = np.add.reduceat((~applied).astype(np.int64), s_starts)
+    out["regressions_refused"] = np.add.reduceat(
+        (~applied & (rank < current_rank)).astype(np.int64), s_starts
     )
-    return messages.lazy()
+    out["sequence_gaps"] = np.clip(highest - 1 - below_top, 0, None).astype(np.int64)
+    return out
 
 
 _MESSAGE_SCHEMA = {

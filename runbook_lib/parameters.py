@@ -19,6 +19,7 @@ from .errors import ParameterError
 
 __all__ = [
     "Attestation",
+    "AuditParameters",
     "DrillParameters",
     "EventSourceParameters",
     "ExpectedNumber",
@@ -180,7 +181,8 @@ class EventSourceParameters(_Strict):
             missing += [f"columns.{c}" for c in ("event_id", "event_type") if c not in self.columns]
             if missing:
                 raise ValueError(
-                    "event_source kind sql needs " + ", ".join(missing)
+                    "event_source kind sql needs "
+                    + ", ".join(missing)
                     + " (the table and which of its columns hold each event field)"
                 )
         return self
@@ -195,6 +197,17 @@ class Attestation(_Strict):
     note: str = ""
     rehearsal: bool = False
     valid_days: int = Field(default=180, ge=1, le=730)
+
+
+class AuditParameters(_Strict):
+    """Thresholds of the incident audit (``runbook audit``); the window is chosen per run."""
+
+    stuck_after_minutes: float = Field(default=15.0, gt=0)
+    delivery_rate_warn: float = Field(default=0.95, ge=0, le=1)
+    api_error_rate_fail: float = Field(default=0.2, gt=0, le=1)
+    rejection_rate_fail: float = Field(default=0.05, gt=0, le=1)
+    backlog_share_fail: float = Field(default=0.2, gt=0, le=1)
+    api_probe_calls: int = Field(default=6, ge=1, le=50)
 
 
 class PrivacyParameters(_Strict):
@@ -254,6 +267,7 @@ class RunbookParameters(_Strict):
     fault_profile: dict[str, Any] | None = None
     attestations: list[Attestation] = Field(default_factory=list)
     privacy: PrivacyParameters = PrivacyParameters()
+    audit: AuditParameters = AuditParameters()
     event_source: EventSourceParameters = EventSourceParameters()
     ledger_path: Path = Path("../state/send-ledger.sqlite")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

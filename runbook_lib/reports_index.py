@@ -13,7 +13,7 @@ from typing import Any
 from .recorder import write_json_atomic
 from .rendering import badge, esc
 
-__all__ = ["ReportEntry", "build_index", "previous_report"]
+__all__ = ["reports_root_of", "ReportEntry", "build_index", "previous_report"]
 
 INDEX_HTML, INDEX_JSON = "index.html", "index.json"
 
@@ -62,6 +62,13 @@ def _entries(root: Path) -> list[ReportEntry]:
         )
     entries.sort(key=lambda e: (e.started_at, e.path), reverse=True)
     return entries
+
+
+def reports_root_of(report_dir: Path | None) -> Path:
+    """The reports root a run's folder sits in (``root/YYYY-MM-DD/<run>``); ``reports/`` in Lab."""
+    if report_dir is not None:
+        return report_dir.parent.parent
+    return Path(__file__).resolve().parent.parent / "reports"
 
 
 def previous_report(

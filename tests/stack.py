@@ -51,11 +51,14 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(folder: Path, **sandbox_options: Any) -> Iterator[Stack]:
+def running_stack(
+    folder: Path, *, receiver_secret: str | None = None, **sandbox_options: Any
+) -> Iterator[Stack]:
+    """Sandbox + receiver; ``receiver_secret`` gives the receiver another secret (it rejects all)."""
     client_secret = "canary-client-" + secrets.token_hex(8)
     webhook_secret = generate_webhook_secret()
     db = folder / "receiver-events.sqlite"
-    with run_receiver(db_path=db, secrets=[webhook_secret]) as receiver:
+    with run_receiver(db_path=db, secrets=[receiver_secret or webhook_secret]) as receiver:
         receiver.store_path = db
         config = SandboxConfig(
             client_secret=client_secret,

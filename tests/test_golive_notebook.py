@@ -25,9 +25,11 @@ def stack(tmp_path):
 def test_go_live_passes_on_the_sandbox_and_writes_a_dated_report(stack, tmp_path):
     run = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=stack.env)
     summary = run.summary
-    failing = [c for c in summary["checks"] if c["status"] != "PASS"]
+    failing = [c for c in summary["checks"] if c["status"] not in ("PASS", "SKIP")]
     assert run.exit_code == 0, failing
     assert summary["outcome"] == "PASS" and failing == []
+    skipped = [c["id"] for c in summary["checks"] if c["status"] == "SKIP"]
+    assert skipped == ["changes.previous"]  # a first go-live has nothing to compare with
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", run.report_dir.parent.name)
     assert re.fullmatch(r"go-live-sandbox-\d{6}Z-[0-9a-f]{6}", run.report_dir.name)
     for name in ("report.ipynb", "report.html", "summary.json"):
@@ -148,3 +150,12 @@ def test_go_live_rehearsed_under_a_fault_profile_still_passes(stack, tmp_path):
     by_id = {c["id"]: c for c in run.summary["checks"]}
     assert by_id["preflight.faults"]["status"] == "PASS"
     assert golive_sends(stack) == 1
+
+
+def test_a_second_go_live_reports_what_changed_since_the_first(stack, tmp_path):
+    first = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=stack.env)
+    second = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=stack.env)
+    assert first.exit_code == second.exit_code == 0
+    change = next(c for c in second.summary["checks"] if c["id"] == "changes.previous")
+    assert change["status"] == "PASS" and first.report_dir.name in change["summary"]
+    assert second.summary["snapshot"]["numbers"]["num_sbx_primary"]["status"] == "ACTIVE"

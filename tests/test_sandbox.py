@@ -342,6 +342,7 @@ def test_unacknowledged_webhooks_are_retried_with_the_same_id(sandbox, capture):
         .send_message(send_body(to="+15005550003"), idempotency_key="k-retry")
         .data["messageId"]
     )
+
     def attempts() -> list[dict]:
         return [a for a in sandbox.sandbox.webhook_attempts() if a["messageId"] == mid]
 
