@@ -18,7 +18,7 @@ import polars as pl
 
 from ..errors import EventSourceError
 from ..events import WebhookEvent, event_from_envelope
-from .model import EVENT_SCHEMA, conform, events_from_frame
+from .model import EVENT_SCHEMA, conform, correlation, events_from_frame
 
 __all__ = ["ENVELOPE_SCHEMA", "JsonlSource", "ParquetSource", "envelope_frame"]
 
@@ -106,21 +106,8 @@ def _window(frame: pl.LazyFrame, since: datetime | None, until: datetime | None)
     return frame
 
 
-def _match(
-    *, message_id: str | None, external_reference: str | None, conversation_id: str | None
-) -> pl.Expr:
-    conditions = [
-        pl.col(col) == value
-        for col, value in (
-            ("message_id", message_id),
-            ("external_reference", external_reference),
-            ("conversation_id", conversation_id),
-        )
-        if value
-    ]
-    if not conditions:
-        raise ValueError("give a message id, an external reference or a conversation id")
-    return pl.any_horizontal(conditions)
+def _match(**ids: str | None) -> pl.Expr:
+    return pl.any_horizontal([pl.col(column) == value for column, value in correlation(**ids)])
 
 
 class _FrameSource:

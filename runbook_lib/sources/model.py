@@ -13,6 +13,7 @@ __all__ = [
     "EVENT_SCHEMA",
     "TIMESTAMP",
     "conform",
+    "correlation",
     "events_from_frame",
     "frame_from_events",
     "parse_timestamps",
@@ -73,6 +74,24 @@ def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
         else:
             exprs.append(pl.col(name).cast(dtype, strict=False))
     return lf.select(exprs)
+
+
+def correlation(
+    *, message_id: str | None, external_reference: str | None, conversation_id: str | None
+) -> list[tuple[str, str]]:
+    """The (model column, value) pairs a trace looks events up by; at least one is needed."""
+    pairs = [
+        (column, value)
+        for column, value in (
+            ("message_id", message_id),
+            ("external_reference", external_reference),
+            ("conversation_id", conversation_id),
+        )
+        if value
+    ]
+    if not pairs:
+        raise ValueError("give a message id, an external reference or a conversation id")
+    return pairs
 
 
 def _iso(value: Any) -> str | None:

@@ -11,7 +11,14 @@ import polars as pl
 
 from ..errors import EventSourceError
 from ..events import WebhookEvent
-from .model import EVENT_SCHEMA, TIMESTAMP, conform, events_from_frame, parse_timestamps
+from .model import (
+    EVENT_SCHEMA,
+    TIMESTAMP,
+    conform,
+    correlation,
+    events_from_frame,
+    parse_timestamps,
+)
 
 __all__ = ["ReceiverStoreSource"]
 
@@ -89,16 +96,13 @@ class ReceiverStoreSource:
         conversation_id: str | None = None,
     ) -> list[WebhookEvent]:
         clauses = [
-            (f"{col} = ?", value)
-            for col, value in (
-                ("message_id", message_id),
-                ("external_reference", external_reference),
-                ("conversation_id", conversation_id),
+            (f"{column} = ?", value)
+            for column, value in correlation(
+                message_id=message_id,
+                external_reference=external_reference,
+                conversation_id=conversation_id,
             )
-            if value
         ]
-        if not clauses:
-            raise ValueError("give a message id, an external reference or a conversation id")
         sql = _SELECT + " WHERE " + " OR ".join(c for c, _ in clauses)
         return events_from_frame(self._query(sql, tuple(v for _, v in clauses)))
 

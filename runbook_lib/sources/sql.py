@@ -26,7 +26,7 @@ from psycopg.conninfo import conninfo_to_dict
 from ..errors import EventSourceError, ParameterError
 from ..events import WebhookEvent
 from ..secrets import secret_from_env
-from .model import EVENT_SCHEMA, events_from_frame
+from .model import EVENT_SCHEMA, correlation, events_from_frame
 
 __all__ = ["SQL_EVENT_SCHEMA", "SqlMapping", "SqlSource", "read_sql_events"]
 
@@ -418,14 +418,11 @@ class SqlSource:
     ) -> list[WebhookEvent]:
         """Reads the table and keeps one journey's events (no SQL text is ever built from input)."""
         wanted = [
-            pl.col(col) == value
-            for col, value in (
-                ("message_id", message_id),
-                ("external_reference", external_reference),
-                ("conversation_id", conversation_id),
+            pl.col(column) == value
+            for column, value in correlation(
+                message_id=message_id,
+                external_reference=external_reference,
+                conversation_id=conversation_id,
             )
-            if value
         ]
-        if not wanted:
-            raise ValueError("give a message id, an external reference or a conversation id")
         return events_from_frame(self.load().filter(pl.any_horizontal(wanted)))
