@@ -6,7 +6,6 @@ provider). Everything else is an implementation detail.
 
 from __future__ import annotations
 
-from .audit import AuditRun
 from .auth import ClientCredentialsAuth, TokenInfo
 from .checks import Check, StepReport, Verdict
 from .client import ApiResult, NumbersListing, RedCloudClient, RequestRecord
@@ -33,7 +32,6 @@ from .parameters import RunbookParameters, load_parameters
 from .retry import RetryPolicy
 from .secrets import Secret, secret_from_env
 from .signing import sign_webhook, signed_headers, verify_webhook
-from .trace import TraceRun
 
 __all__ = [
     "ApiResult",
@@ -76,3 +74,19 @@ __all__ = [
     "signed_headers",
     "verify_webhook",
 ]
+
+# The trace and the audit bring polars and numpy; they load on first use, so `runbook go-live`
+# and the sandbox start without them.
+_LAZY = {"AuditRun": ".audit", "TraceRun": ".trace"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

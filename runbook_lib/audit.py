@@ -28,7 +28,7 @@ from typing import Any
 import polars as pl
 
 from .checks import Check, StepReport
-from .client import RedCloudClient
+from .client import RedCloudClient, build_client
 from .errors import AuthError, ParameterError, RunbookError
 from .lifecycle_table import LifecycleTable, audit_lifecycles
 from .parameters import RunbookParameters, load_parameters
@@ -190,8 +190,6 @@ class AuditRun(RecordedRun):
     # -- 1. context -----------------------------------------------------------------------------
     def context(self) -> StepReport:
         """Token health, whoami and numbers (read-only), and drift since the last passing go-live."""
-        from .golive import build_client
-
         title = "Context: token, whoami, numbers"
         checks: list[Check] = []
         try:
@@ -318,7 +316,14 @@ class AuditRun(RecordedRun):
             failureReasons={str(c): int(n) for c, n in reasons.iter_rows()},
         )  # fmt: skip
         warn = rate is not None and rate < self.params.audit.delivery_rate_warn
+        unreadable = getattr(source, "rejected", [])  # export lines that were not envelopes
         checks = [
+            Check("audit.source", "Event source", "WARN" if unreadable else "PASS",
+                  f"{len(unreadable)} line(s) of the export could not be read and are not counted: "
+                  + "; ".join(f"line {n}: {why}" for n, why in unreadable[:5])
+                  if unreadable else f"{self.table.events_total:,} event(s) read from {source.name}",
+                  remedy="fix or re-export those lines; the audit counts only what it could read."
+                  if unreadable else None),
             Check("audit.funnel", "Funnel", "PASS" if m.height else "WARN",
                   " · ".join(f"{k} {v:,}" for k, v in counts.items())
                   if m.height else "no webhook event in the window"),

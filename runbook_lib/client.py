@@ -12,11 +12,14 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from .parameters import RunbookParameters
 
 from .auth import ClientCredentialsAuth, TokenInfo
 from .errors import (
@@ -26,8 +29,9 @@ from .errors import (
     TokenEndpointError,
 )
 from .retry import RetryPolicy, is_retryable_response, parse_retry_after
+from .secrets import secret_from_env
 
-__all__ = ["ApiResult", "NumbersListing", "RedCloudClient", "RequestRecord"]
+__all__ = ["ApiResult", "NumbersListing", "RedCloudClient", "RequestRecord", "build_client"]
 
 log = logging.getLogger("runbook.client")
 
@@ -366,3 +370,31 @@ def _date_header(response: httpx.Response) -> float | None:
         return email.utils.parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError):
         return None
+
+
+def build_client(
+    params: RunbookParameters,
+    *,
+    environ: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RedCloudClient:
+    """A client for the parameter file's provider, with its secret from the environment.
+
+    Raises:
+        MissingSecretError: the client secret's environment variable is unset.
+    """
+    p = params.provider
+    secret = secret_from_env(p.client_secret_env, purpose="client secret", environ=environ)
+    auth = ClientCredentialsAuth(
+        token_url=p.resolved_token_url, client_id=p.client_id, client_secret=secret, scope=p.scope
+    )
+    r = params.retry
+    retry = RetryPolicy(
+        max_attempts=r.max_attempts,
+        base_delay=r.base_delay_seconds,
+        max_delay=r.max_delay_seconds,
+        max_retry_after=r.max_retry_after_seconds,
+    )
+    return RedCloudClient(
+        base_url=p.base_url, auth=auth, timeout=p.timeout_seconds, retry=retry, sleep=sleep
+    )

@@ -17,9 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .auth import ClientCredentialsAuth
 from .checks import Check, StepReport, Verdict
-from .client import RedCloudClient
+from .client import RedCloudClient, build_client
 from .errors import RunbookError
 from .events import WebhookEvent
 from .gate import GateReport, evaluate_gate
@@ -29,7 +28,6 @@ from .logs import configure_run_logging
 from .parameters import RunbookParameters, load_parameters
 from .recorder import RunRecorder
 from .reports_index import previous_report, reports_root_of
-from .retry import RetryPolicy
 from .runs import RecordedRun
 from .secrets import secret_from_env
 from .sends import SentMessage, controlled_send, idempotency_key_for, prove_replay
@@ -808,34 +806,6 @@ class GoLiveRun(RecordedRun):
         if self.client is not None:
             self.client.close()
         self.ledger.close()
-
-
-def build_client(
-    params: RunbookParameters,
-    *,
-    environ: Mapping[str, str] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> RedCloudClient:
-    """A client for the parameter file's provider, with its secret from the environment.
-
-    Raises:
-        MissingSecretError: the client secret's environment variable is unset.
-    """
-    p = params.provider
-    secret = secret_from_env(p.client_secret_env, purpose="client secret", environ=environ)
-    auth = ClientCredentialsAuth(
-        token_url=p.resolved_token_url, client_id=p.client_id, client_secret=secret, scope=p.scope
-    )
-    r = params.retry
-    retry = RetryPolicy(
-        max_attempts=r.max_attempts,
-        base_delay=r.base_delay_seconds,
-        max_delay=r.max_delay_seconds,
-        max_retry_after=r.max_retry_after_seconds,
-    )
-    return RedCloudClient(
-        base_url=p.base_url, auth=auth, timeout=p.timeout_seconds, retry=retry, sleep=sleep
-    )
 
 
 def _summary_checks(report_dir: Path) -> list[dict[str, Any]]:

@@ -139,7 +139,7 @@ def _group_starts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(new), np.cumsum(new) - 1
 
 
-def _segment_first(mask: np.ndarray, starts: np.ndarray, gid: np.ndarray) -> np.ndarray:
+def _segment_first(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Per group, the row index of the first row where ``mask`` holds (-1 when none)."""
     n = len(mask)
     first = np.minimum.reduceat(np.where(mask, np.arange(n), n), starts)
@@ -295,7 +295,7 @@ def _partition(
     u_state = cols["_state"][u_rows]
     u_received = cols["_received"][u_rows]
     u_starts, _ = _group_starts(u_gid)
-    first_of_state = [_segment_first(u_state == code, u_starts, u_gid) for code in range(4)]
+    first_of_state = [_segment_first(u_state == code, u_starts) for code in range(4)]
     out: dict[str, np.ndarray] = {}
     for code, index in enumerate(first_of_state):
         out[f"first_{code}"] = np.where(index >= 0, u_received[np.maximum(index, 0)], _NO_TIME_MIN)
@@ -311,12 +311,8 @@ def _partition(
     def rows_of(index: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return np.where(index >= 0, rows[np.maximum(index, 0)], -1)
 
-    out["reference_row"] = rows_of(
-        _segment_first(cols["_has_reference"][u_rows], u_starts, u_gid), u_rows
-    )
-    out["number_row"] = rows_of(
-        _segment_first(cols["_has_number"][u_rows], u_starts, u_gid), u_rows
-    )
+    out["reference_row"] = rows_of(_segment_first(cols["_has_reference"][u_rows], u_starts), u_rows)
+    out["number_row"] = rows_of(_segment_first(cols["_has_number"][u_rows], u_starts), u_rows)
     out["message_row"] = u_rows[u_starts]
 
     # Another event id with a sequence already seen is a provider-side duplicate: not applied.

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from runbook_lib.audit import AuditRun, parse_window
+from runbook_lib.client import build_client
 from runbook_lib.errors import ParameterError
-from runbook_lib.golive import build_client
 from runbook_lib.parameters import load_parameters
 from runbook_lib.sandbox import SandboxControl
 from runbook_lib.signing import generate_webhook_secret
@@ -137,3 +137,20 @@ def test_messages_stuck_in_queued_point_to_a_queue_backlog(tmp_path):
         run = audit(stack, params)
     assert run.domain.domain == "queue backlog", run.domain
     assert run.recorder.facts["stuck"]["count"] == 3
+
+
+def test_unreadable_export_lines_are_named_in_the_audit(tmp_path):
+    import json
+
+    export = tmp_path / "events.jsonl"
+    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    good = {"eventId": "e1", "eventType": "message.queued", "createdAt": at, "receivedAt": at,
+            "data": {"messageId": "m1", "sequence": 1, "status": "QUEUED"}}  # fmt: skip
+    export.write_text(json.dumps(good) + "\n{broken\n")
+    with running_stack(tmp_path) as stack:
+        params = stack.params(event_source={"kind": "jsonl", "path": str(export)})
+        run = AuditRun(load_parameters(params), since="1h", environ=stack.env)
+        report = run.funnel()
+    source = next(c for c in report.checks if c.check_id == "audit.source")
+    assert source.status == "WARN" and "line 2" in source.summary
+    assert run.funnel_counts["accepted (seen)"] == 1

@@ -37,6 +37,17 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _window(
+    column: str, since: datetime | None, until: datetime | None
+) -> tuple[str, tuple[str, ...]]:
+    """`` WHERE column >= ? AND column < ?`` for the bounds given (ISO text compares in order)."""
+    bounds = [(f"{column} >= ?", since), (f"{column} < ?", until)]
+    given = [(clause, _iso(moment)) for clause, moment in bounds if moment is not None]
+    if not given:
+        return "", ()
+    return " WHERE " + " AND ".join(c for c, _ in given), tuple(v for _, v in given)
+
+
 class ReceiverStoreSource:
     """Events and delivery attempts from ``runbook receiver``'s database."""
 
@@ -78,15 +89,8 @@ class ReceiverStoreSource:
         return conform(frame).collect()
 
     def load(self, *, since: datetime | None = None, until: datetime | None = None) -> pl.DataFrame:
-        where, args = [], []
-        if since is not None:
-            where.append("first_received_at >= ?")
-            args.append(_iso(since))
-        if until is not None:
-            where.append("first_received_at < ?")
-            args.append(_iso(until))
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        return self._query(sql, tuple(args))
+        clause, args = _window("first_received_at", since, until)
+        return self._query(_SELECT + clause, args)
 
     def events_for(
         self,
@@ -111,20 +115,13 @@ class ReceiverStoreSource:
     ) -> pl.DataFrame:
         """Every HTTP arrival (accepted, duplicate, rejected with its reason) in the window."""
         sql = "SELECT id AS arrival, webhook_id, received_at, outcome, reason, event_type FROM deliveries"
-        where, args = [], []
-        if since is not None:
-            where.append("received_at >= ?")
-            args.append(_iso(since))
-        if until is not None:
-            where.append("received_at < ?")
-            args.append(_iso(until))
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        clause, args = _window("received_at", since, until)
+        sql += clause
         schema = {"arrival": pl.Int64, "webhook_id": pl.Utf8, "received_at": pl.Utf8,
                   "outcome": pl.Utf8, "reason": pl.Utf8, "event_type": pl.Utf8}  # fmt: skip
         db = self._connect()
         try:
-            rows = db.execute(sql + " ORDER BY id", tuple(args)).fetchall()
+            rows = db.execute(sql + " ORDER BY id", args).fetchall()
         except sqlite3.Error as exc:
             raise EventSourceError(
                 f"the receiver store's deliveries cannot be read ({exc})"
