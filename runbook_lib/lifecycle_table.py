@@ -131,6 +131,15 @@ _RANK_BY_CODE = np.array([STATE_RANK[s] for s in _STATES], dtype=np.int8)
 _NO_TIME_MIN, _NO_TIME_MAX = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 
 
+def _state_code() -> pl.Expr:
+    """event_type → 0..3. A when/then chain, not replace_strict: that one stops the streaming
+    engine, and the ids' text would then be read whole instead of batch by batch."""
+    expr = pl.when(pl.col("event_type") == "message.queued").then(pl.lit(0, dtype=pl.Int8))
+    for event_type, code in list(_STATE_CODE.items())[1:]:
+        expr = expr.when(pl.col("event_type") == event_type).then(pl.lit(code, dtype=pl.Int8))
+    return expr.otherwise(None)
+
+
 def _group_starts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start offsets of runs of equal ``keys`` (sorted), and each row's run number."""
     new = np.empty(len(keys), dtype=bool)
@@ -201,20 +210,20 @@ def _messages(
         pl.col("message_id").hash(seed=2).alias("_h2"),
         pl.col("event_id").hash(seed=3).alias("_eh"),
         pl.col("sequence").fill_null(0).alias("_seq"),
-        pl.col("event_type").replace_strict(_STATE_CODE, return_dtype=pl.Int8).alias("_state"),
+        _state_code().alias("_state"),
         pl.col("received_at").dt.epoch("us").fill_null(_NO_TIME_MIN).alias("_received"),
         pl.col("delivery_count").fill_null(1).cast(pl.Int32).alias("_deliveries"),
         "arrival",
         pl.col("external_reference").is_not_null().alias("_has_reference"),
         pl.col("number_id").is_not_null().alias("_has_number"),
-    ).collect()
+    ).collect(engine="streaming")
     if keys.height == 0:
         return pl.DataFrame(schema=_MESSAGE_SCHEMA)
     cols = {name: keys[name].to_numpy() for name in keys.columns}
     del keys
 
     def text(name: str) -> pl.Series:
-        return outbound.select(name).collect().to_series()
+        return outbound.select(name).collect(engine="streaming").to_series()
 
     parts = max(1, -(-len(cols["arrival"]) // PARTITION_ROWS))
     bucket = cols["_h1"] % np.uint64(parts)
