@@ -24,7 +24,7 @@ from runbook_lib.signing import generate_webhook_secret, signed_headers
 
 EVENTS = 3000
 CONCURRENCY = 64
-ROUNDS = 2
+ROUNDS = 5  # this machine's speed drifts between seconds; pair each round's two runs
 TARGET = 0.70
 NOOP_PATH = "/_bench/noop"
 WEBHOOK_PATH = "/webhooks/redcloud"
@@ -150,7 +150,9 @@ def main() -> None:
     if stored != EVENTS * ROUNDS:  # the no-op stores nothing
         raise SystemExit(f"the store holds {stored} events, expected {EVENTS * ROUNDS}")
     noop, durable = statistics.median(rates["noop"]), statistics.median(rates["durable"])
-    ratio = durable / noop
+    # Each round's durable run against the no-op run just before it: drift cancels out.
+    ratios = [d / n for d, n in zip(rates["durable"], rates["noop"], strict=True)]
+    ratio = statistics.median(ratios)
     print(
         f"receiver throughput, {EVENTS} signed webhooks x {ROUNDS} rounds each, "
         f"{CONCURRENCY} in flight, median"
@@ -159,9 +161,11 @@ def main() -> None:
         f"  no-op endpoint (verify only)   : {noop:7.0f} events/s  (baseline; "
         f"client CPU {statistics.median(busy['noop']):.0%} of wall)"
     )
+    print(f"  durable (group commit, fsync)  : {durable:7.0f} events/s")
     print(
-        f"  durable (group commit, fsync)  : {durable:7.0f} events/s  = {ratio:.0%} of baseline "
-        f"(target >= {TARGET:.0%}: {'met' if ratio >= TARGET else 'NOT met'})"
+        f"  durable / no-op, median of the {ROUNDS} rounds' ratios: {ratio:.0%} "
+        f"(rounds: {', '.join(f'{r:.0%}' for r in ratios)}; "
+        f"target >= {TARGET:.0%}: {'met' if ratio >= TARGET else 'NOT met'})"
     )
 
 

@@ -71,14 +71,19 @@ class WebhookEvent:
         }
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _int_or_none(value: Any) -> int | None:
+    """An integer field's value, or None when absent, not an integer, or beyond 64 bits.
+
+    A sequence no store or engine can hold is as unusable as a missing one (the raw body keeps it).
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
+        value = int(value)
+    return value if isinstance(value, int) and value in _INT64 else None
 
 
 def event_from_envelope(

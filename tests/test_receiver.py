@@ -134,6 +134,24 @@ def test_malformed_body_with_valid_signature_is_400(receiver, body):
     assert receiver.store.counts()["rejections"] == {"malformed_json": 1}
 
 
+def test_text_that_cannot_be_stored_is_400_and_recorded(receiver):
+    """A lone surrogate is valid JSON but not storable text: a 4xx, never a 5xx retried forever."""
+    body = envelope(messageId="msg_\ud800")
+    assert b"\\ud800" in body
+    response = post(receiver, body)
+    assert response.status_code == 400 and response.json()["reason"] == "malformed_json"
+    assert receiver.store.counts()["rejections"] == {"malformed_json": 1}
+
+
+def test_a_sequence_beyond_64_bits_is_stored_as_missing(receiver):
+    body = envelope(seq=10**30)
+    assert post(receiver, body).status_code == 200
+    (event,) = receiver.store.events()
+    assert event.sequence is None  # the raw body keeps what was sent
+    raw = receiver.store._db.execute("SELECT raw_body FROM events").fetchone()[0]
+    assert str(10**30) in raw
+
+
 def test_event_id_must_match_webhook_id(receiver):
     assert post(receiver, envelope(event_id="evt_other")).status_code == 400
 

@@ -170,14 +170,16 @@ def test_a_failing_delivery_fails_only_its_own_future(tmp_path):
         blocker = _blocked_writes(store.path)
         good = store.submit(envelope("evt_a"), "evt_a")
         not_envelope = store.submit(b"[1, 2]", "evt_b")
-        broken = store._enqueue(lambda db: db.execute("INSERT INTO no_such_table VALUES (1)"))
+        # A lone surrogate parses as JSON but cannot be stored as text: this delivery alone fails.
+        surrogate = envelope("evt_s").replace(b'"msg_evt_s"', b'"msg_\\ud800"')
+        broken = store.submit(surrogate, "evt_s")
         also_good = store.submit(envelope("evt_c"), "evt_c")
         blocker.execute("ROLLBACK")
         blocker.close()
         assert good.result(10) == "accepted" and also_good.result(10) == "accepted"
         with pytest.raises(ValueError):
             not_envelope.result(10)
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(UnicodeEncodeError):
             broken.result(10)
         assert [e.event_id for e in store.events()] == ["evt_a", "evt_c"]
     finally:
@@ -231,3 +233,32 @@ def test_noop_route_verifies_like_the_real_one_and_stores_nothing(tmp_path):
         assert "/_bench/noop" not in {route.path for route in default.routes}
     finally:
         store.close()
+
+
+def test_batches_beyond_sqlites_parameter_limit_are_split_and_keep_arrival_order(tmp_path):
+    """Older SQLite builds allow 999 parameters: a big batch goes in several statements."""
+    from concurrent.futures import Future
+
+    from runbook_lib.events import event_from_envelope
+    from runbook_lib.receiver.store import _Delivery, _write_batch
+
+    EventStore(tmp_path / "events.sqlite").close()  # creates the schema
+    db = sqlite3.connect(tmp_path / "events.sqlite", isolation_level=None)
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 60)  # 4 event rows per statement
+
+    def delivery(event_id: str) -> _Delivery:
+        text = envelope(event_id).decode()
+        return _Delivery(
+            event_id, "2026-11-23T07:00:00Z", Future(), event_from_envelope(text), text
+        )
+
+    batch = [delivery(f"evt_{n}") for n in range(10)] + [delivery("evt_2"), delivery("evt_9")]
+    db.execute("BEGIN IMMEDIATE")
+    outcomes = _write_batch(db, batch)
+    db.execute("COMMIT")
+    assert outcomes == ["accepted"] * 10 + ["duplicate", "duplicate"]
+    rows = db.execute("SELECT event_id, first_arrival, delivery_count FROM events").fetchall()
+    assert sorted(rows, key=lambda r: r[1]) == [
+        (f"evt_{n}", n + 1, 2 if n in (2, 9) else 1) for n in range(10)
+    ]
+    db.close()

@@ -5,22 +5,24 @@ row per HTTP arrival — accepted, duplicate or rejected — in arrival order.
 
 Writes go through one writer thread that owns the write connection: :meth:`EventStore.submit`
 queues a delivery and returns a :class:`concurrent.futures.Future`; the writer takes everything
-queued (up to :data:`MAX_BATCH`), writes it in one transaction (a savepoint per delivery, so one bad
-delivery fails only its own future), commits — fsynced, as ``synchronous=FULL`` — and only then
-resolves the futures. A resolved future therefore means the delivery is on disk, and the receiver
+queued (up to :data:`MAX_BATCH`), writes it in one transaction with a few set-wise statements
+(should that fail, it writes the batch again one delivery per savepoint, so one bad delivery fails
+only its own future), commits — fsynced, as ``synchronous=FULL`` — and only then resolves the
+futures. A resolved future therefore means the delivery is on disk, and the receiver
 answers 2xx only for stored events. :meth:`EventStore.record` is the blocking form.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -69,22 +71,42 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _write_event(
-    db: sqlite3.Connection, event: WebhookEvent, text: str, webhook_id: str, at: str
-) -> str:
-    cur = db.execute(
-        "INSERT INTO deliveries(webhook_id, received_at, outcome, event_type) "
-        "VALUES (?, ?, 'accepted', ?)",
-        (webhook_id, at, event.event_type),
-    )
-    arrival = cur.lastrowid
-    inserted = db.execute(
-        "INSERT OR IGNORE INTO events(event_id, event_type, message_id, external_reference, "
-        "conversation_id, sequence, status, number_id, occurred_at, created_at, "
-        "first_received_at, last_received_at, first_arrival, raw_body) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            webhook_id,
+# A batch goes to SQLite as one multi-row INSERT per table: one statement, so the writer thread
+# hands the GIL back once per batch instead of once per row (the event loop needs it meanwhile).
+_INSERT_DELIVERIES = "INSERT INTO deliveries(webhook_id, received_at, outcome, reason, event_type)"
+_INSERT_EVENTS = (
+    "INSERT OR IGNORE INTO events(event_id, event_type, message_id, external_reference, "
+    "conversation_id, sequence, status, number_id, occurred_at, created_at, "
+    "first_received_at, last_received_at, first_arrival, raw_body)"
+)
+_COUNT_DUPLICATE = (
+    "UPDATE events SET delivery_count = delivery_count + 1, last_received_at=? WHERE event_id=?"
+)
+_MARK_DUPLICATE = "UPDATE deliveries SET outcome='duplicate' WHERE id=?"
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """One queued HTTP arrival: a verified event (``event`` and ``text``) or a refusal."""
+
+    webhook_id: str | None
+    received_at: str
+    future: Future[Any]
+    event: WebhookEvent | None = None
+    text: str | None = None
+    reason: str | None = None
+    event_type: str | None = None
+
+    def delivery_row(self) -> tuple[Any, ...]:
+        outcome = "rejected" if self.event is None else "accepted"
+        event_type = self.event_type if self.event is None else self.event.event_type
+        return (self.webhook_id, self.received_at, outcome, self.reason, event_type)
+
+    def event_row(self, arrival: int) -> tuple[Any, ...]:
+        event = self.event
+        assert event is not None
+        return (
+            self.webhook_id,
             event.event_type,
             event.message_id,
             event.external_reference,
@@ -94,39 +116,69 @@ def _write_event(
             event.number_id,
             event.occurred_at,
             event.created_at,
-            at,
-            at,
+            self.received_at,
+            self.received_at,
             arrival,
-            text,
-        ),
-    ).rowcount
-    if inserted:
-        return "accepted"
-    db.execute(
-        "UPDATE events SET delivery_count = delivery_count + 1, last_received_at=? "
-        "WHERE event_id=?",
-        (at, webhook_id),
-    )
-    db.execute("UPDATE deliveries SET outcome='duplicate' WHERE id=?", (arrival,))
-    return "duplicate"
+            self.text,
+        )
+
+    def outcome(self, duplicate: bool) -> str | None:
+        if self.event is None:
+            return None
+        return "duplicate" if duplicate else "accepted"
 
 
-def _write_rejection(
-    db: sqlite3.Connection, reason: str, webhook_id: str | None, event_type: str | None, at: str
-) -> None:
-    db.execute(
-        "INSERT INTO deliveries(webhook_id, received_at, outcome, reason, event_type) "
-        "VALUES (?, ?, 'rejected', ?, ?)",
-        (webhook_id, at, reason, event_type),
-    )
+@functools.cache
+def _values(head: str, width: int, count: int) -> str:
+    """``head VALUES (?,…),(?,…),…`` for ``count`` rows of ``width`` columns."""
+    row = "(" + ",".join("?" * width) + ")"
+    return f"{head} VALUES {','.join([row] * count)}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Write:
-    """One queued write: ``apply(db)`` runs inside the batch transaction on the writer thread."""
+def _insert(db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> list[int]:
+    """Insert ``rows`` with as few statements as SQLite's parameter limit allows; their rowids.
 
-    apply: Callable[[sqlite3.Connection], Any]
-    future: Future[Any]
+    The rowids of one multi-row INSERT are consecutive: the writer holds the write lock, and
+    AUTOINCREMENT gives each row the highest id so far plus one.
+    """
+    if not rows:
+        return []
+    width = len(rows[0])
+    per_statement = max(1, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    rowids: list[int] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        last = db.execute(_values(head, width, len(chunk)), list(chain.from_iterable(chunk)))
+        assert last.lastrowid is not None
+        rowids.extend(range(last.lastrowid - len(chunk) + 1, last.lastrowid + 1))
+    return rowids
+
+
+def _write_batch(db: sqlite3.Connection, batch: list[_Delivery]) -> list[str | None]:
+    """Write ``batch`` set-wise (a statement per table whatever its size); the outcome of each.
+
+    Arrival ids follow queue order, so a duplicate is known by its event's ``first_arrival``
+    differing from its own arrival — also when both arrived in this batch.
+    """
+    arrivals = _insert(db, _INSERT_DELIVERIES, [d.delivery_row() for d in batch])
+    events = [(d, a) for d, a in zip(batch, arrivals, strict=True) if d.event is not None]
+    before = db.total_changes
+    _insert(db, _INSERT_EVENTS, [d.event_row(arrival) for d, arrival in events])
+    duplicates: set[int] = set()
+    if db.total_changes - before < len(events):  # some were ignored: those are duplicates
+        duplicates = {
+            arrival
+            for (arrival,) in db.execute(
+                "SELECT d.id FROM deliveries d JOIN events e ON e.event_id = d.webhook_id "
+                "WHERE d.id >= ? AND d.outcome = 'accepted' AND e.first_arrival != d.id",
+                (arrivals[0],),
+            )
+        }
+    if duplicates:
+        repeated = [(d, a) for d, a in events if a in duplicates]  # in arrival order
+        db.executemany(_COUNT_DUPLICATE, ((d.received_at, d.webhook_id) for d, _ in repeated))
+        db.executemany(_MARK_DUPLICATE, ((a,) for _, a in repeated))
+    return [d.outcome(a in duplicates) for d, a in zip(batch, arrivals, strict=True)]
 
 
 _STOP = object()
@@ -171,22 +223,30 @@ class EventStore:
             self._db.close()
 
     # -- writes -------------------------------------------------------------------------------
-    def submit(self, body: bytes, webhook_id: str, received_at: str | None = None) -> Future[str]:
+    def submit(
+        self,
+        body: bytes,
+        webhook_id: str,
+        received_at: str | None = None,
+        *,
+        envelope: dict[str, Any] | None = None,
+    ) -> Future[str]:
         """Queue one verified delivery; the future gives ``'accepted'`` or ``'duplicate'``.
 
         The future resolves only once the delivery is committed to disk. It fails with
         ``ValueError`` when the body is not an envelope (the caller rejects it with a 4xx), or
-        with the ``sqlite3`` error when the batch could not be committed.
+        with the ``sqlite3`` error when the batch could not be committed. ``envelope`` is the
+        body already parsed by the caller (the receiver parses it to check it), to save a parse.
         """
         at = received_at or _now()
         try:
             text = body.decode("utf-8")
-            event = event_from_envelope(text)
+            event = event_from_envelope(text if envelope is None else envelope)
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             failed: Future[str] = Future()
             failed.set_exception(exc)
             return failed
-        return self._enqueue(lambda db: _write_event(db, event, text, webhook_id, at))
+        return self._enqueue(_Delivery(webhook_id, at, Future(), event=event, text=text))
 
     def record(self, body: bytes, webhook_id: str, received_at: str | None = None) -> str:
         """Store one verified delivery durably; ``'accepted'`` the first time, else ``'duplicate'``.
@@ -202,8 +262,9 @@ class EventStore:
         self, reason: str, *, webhook_id: str | None = None, event_type: str | None = None
     ) -> Future[None]:
         """Queue a refused delivery for the audit trail; resolves once committed."""
-        at = _now()
-        return self._enqueue(lambda db: _write_rejection(db, reason, webhook_id, event_type, at))
+        return self._enqueue(
+            _Delivery(webhook_id, _now(), Future(), reason=reason, event_type=event_type)
+        )
 
     def record_rejection(
         self, reason: str, *, webhook_id: str | None = None, event_type: str | None = None
@@ -211,8 +272,7 @@ class EventStore:
         """Remember a refused delivery (signature, timestamp, malformed body) for audits."""
         self.submit_rejection(reason, webhook_id=webhook_id, event_type=event_type).result()
 
-    def _enqueue(self, apply: Callable[[sqlite3.Connection], Any]) -> Future[Any]:
-        future: Future[Any] = Future()
+    def _enqueue(self, delivery: _Delivery) -> Future[Any]:
         with self._submit_lock:
             if self._closed:
                 raise RuntimeError(f"the event store {self.path} is closed")
@@ -226,8 +286,8 @@ class EventStore:
                     target=self._write_loop, args=(db,), name="event-store-writer", daemon=True
                 )
                 self._writer.start()
-            self._queue.put(_Write(apply, future))
-        return future
+            self._queue.put(delivery)
+        return delivery.future
 
     def _write_loop(self, db: sqlite3.Connection) -> None:
         try:
@@ -247,20 +307,17 @@ class EventStore:
         finally:
             db.close()
 
-    def _commit(self, db: sqlite3.Connection, batch: list[_Write]) -> None:
+    def _commit(self, db: sqlite3.Connection, batch: list[_Delivery]) -> None:
         """Write ``batch`` in one transaction, commit, then resolve every future."""
-        live = [w.future.set_running_or_notify_cancel() for w in batch]
-        outcomes: list[tuple[bool, Any]] = []
+        live = [d.future.set_running_or_notify_cancel() for d in batch]
         try:
             db.execute("BEGIN IMMEDIATE")
-            for write in batch:
-                db.execute("SAVEPOINT delivery")
-                try:
-                    outcomes.append((True, write.apply(db)))
-                except Exception as exc:  # this delivery only; the rest of the batch goes on
-                    db.execute("ROLLBACK TO delivery")
-                    outcomes.append((False, exc))
-                db.execute("RELEASE delivery")
+            try:
+                outcomes: list[tuple[bool, Any]] = [(True, o) for o in _write_batch(db, batch)]
+            except Exception:  # one bad delivery: write them one by one, to keep the others
+                db.execute("ROLLBACK")
+                db.execute("BEGIN IMMEDIATE")
+                outcomes = [self._write_alone(db, delivery) for delivery in batch]
             db.execute("COMMIT")
             self.commits += 1
         except Exception as exc:  # the batch is not on disk: fail every delivery in it
@@ -268,13 +325,25 @@ class EventStore:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
             outcomes = [(False, exc)] * len(batch)
-        for write, running, (ok, value) in zip(batch, live, outcomes, strict=True):
+        for delivery, running, (ok, value) in zip(batch, live, outcomes, strict=True):
             if not running:  # cancelled before it was taken: nobody waits for it
                 continue
             if ok:
-                write.future.set_result(value)
+                delivery.future.set_result(value)
             else:
-                write.future.set_exception(value)
+                delivery.future.set_exception(value)
+
+    @staticmethod
+    def _write_alone(db: sqlite3.Connection, delivery: _Delivery) -> tuple[bool, Any]:
+        """Write one delivery inside a savepoint, so its failure is its own."""
+        db.execute("SAVEPOINT delivery")
+        try:
+            return True, _write_batch(db, [delivery])[0]
+        except Exception as exc:  # handed to the delivery's future
+            db.execute("ROLLBACK TO delivery")
+            return False, exc
+        finally:
+            db.execute("RELEASE delivery")
 
     # -- reads --------------------------------------------------------------------------------
     def _select(self, where: str = "", args: tuple[Any, ...] = ()) -> list[WebhookEvent]:
