@@ -22,7 +22,7 @@ import httpx
 from runbook_lib.serving import free_port
 from runbook_lib.signing import generate_webhook_secret, signed_headers
 
-EVENTS = 3000
+EVENTS = 5000
 CONCURRENCY = 64
 ROUNDS = 5  # this machine's speed drifts between seconds; pair each round's two runs
 TARGET = 0.70

@@ -235,30 +235,32 @@ def test_noop_route_verifies_like_the_real_one_and_stores_nothing(tmp_path):
         store.close()
 
 
-def test_batches_beyond_sqlites_parameter_limit_are_split_and_keep_arrival_order(tmp_path):
-    """Older SQLite builds allow 999 parameters: a big batch goes in several statements."""
-    from concurrent.futures import Future
+def test_batches_stay_within_sqlites_parameter_limit(tmp_path, monkeypatch):
+    """Older SQLite builds allow 999 parameters: batches shrink to fit one statement."""
+    from runbook_lib.receiver import store as store_module
 
-    from runbook_lib.events import event_from_envelope
-    from runbook_lib.receiver.store import _Delivery, _write_batch
+    open_writer = store_module._open_writer
 
-    EventStore(tmp_path / "events.sqlite").close()  # creates the schema
-    db = sqlite3.connect(tmp_path / "events.sqlite", isolation_level=None)
-    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 60)  # 4 event rows per statement
+    def low_limit(path):
+        db = open_writer(path)
+        db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 60)  # 4 deliveries per statement
+        return db
 
-    def delivery(event_id: str) -> _Delivery:
-        text = envelope(event_id).decode()
-        return _Delivery(
-            event_id, "2026-11-23T07:00:00Z", Future(), event_from_envelope(text), text
-        )
-
-    batch = [delivery(f"evt_{n}") for n in range(10)] + [delivery("evt_2"), delivery("evt_9")]
-    db.execute("BEGIN IMMEDIATE")
-    outcomes = _write_batch(db, batch)
-    db.execute("COMMIT")
-    assert outcomes == ["accepted"] * 10 + ["duplicate", "duplicate"]
-    rows = db.execute("SELECT event_id, first_arrival, delivery_count FROM events").fetchall()
-    assert sorted(rows, key=lambda r: r[1]) == [
-        (f"evt_{n}", n + 1, 2 if n in (2, 9) else 1) for n in range(10)
-    ]
-    db.close()
+    monkeypatch.setattr(store_module, "_open_writer", low_limit)
+    store = EventStore(tmp_path / "events.sqlite")
+    try:
+        blocker = _blocked_writes(store.path)
+        first = store.submit(envelope("evt_first"), "evt_first")
+        time.sleep(0.3)  # the writer holds evt_first and waits for the lock
+        ids = [f"evt_{n}" for n in range(9)] + ["evt_2", "evt_first"]
+        later = [store.submit(envelope(event_id), event_id) for event_id in ids]
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert first.result(10) == "accepted"
+        assert [f.result(10) for f in later] == ["accepted"] * 9 + ["duplicate", "duplicate"]
+        assert store.commits == 1 + 3  # evt_first alone, then 11 deliveries four at a time
+        assert [e.event_id for e in store.events()] == ["evt_first"] + ids[:9]
+        counts = {e.event_id: e.delivery_count for e in store.events()}
+        assert counts["evt_2"] == counts["evt_first"] == 2 and counts["evt_3"] == 1
+    finally:
+        store.close()

@@ -5,16 +5,18 @@ row per HTTP arrival — accepted, duplicate or rejected — in arrival order.
 
 Writes go through one writer thread that owns the write connection: :meth:`EventStore.submit`
 queues a delivery and returns a :class:`concurrent.futures.Future`; the writer takes everything
-queued (up to :data:`MAX_BATCH`), writes it in one transaction with a few set-wise statements
-(should that fail, it writes the batch again one delivery per savepoint, so one bad delivery fails
-only its own future), commits — fsynced, as ``synchronous=FULL`` — and only then resolves the
-futures. A resolved future therefore means the delivery is on disk, and the receiver
-answers 2xx only for stored events. :meth:`EventStore.record` is the blocking form.
+queued (up to :data:`MAX_BATCH`) and writes it with **one** ``INSERT`` into a view whose trigger
+records each delivery, stores or counts its event, and notes duplicates. One statement is one
+transaction, committed — fsynced, as ``synchronous=FULL`` — before the futures are resolved; and
+it is one hand-off of the GIL between the writer and the event loop per batch instead of several
+per delivery, which is what bounds the receiver on a small machine. Should the statement fail,
+the writer writes the batch again one delivery per statement, so one bad delivery fails only its
+own future. A resolved future therefore means the delivery is on disk, and the receiver answers
+2xx only for stored events. :meth:`EventStore.record` is the blocking form.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import queue
 import sqlite3
@@ -71,18 +73,42 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-# A batch goes to SQLite as one multi-row INSERT per table: one statement, so the writer thread
-# hands the GIL back once per batch instead of once per row (the event loop needs it meanwhile).
-_INSERT_DELIVERIES = "INSERT INTO deliveries(webhook_id, received_at, outcome, reason, event_type)"
-_INSERT_EVENTS = (
-    "INSERT OR IGNORE INTO events(event_id, event_type, message_id, external_reference, "
-    "conversation_id, sequence, status, number_id, occurred_at, created_at, "
-    "first_received_at, last_received_at, first_arrival, raw_body)"
-)
-_COUNT_DUPLICATE = (
-    "UPDATE events SET delivery_count = delivery_count + 1, last_received_at=? WHERE event_id=?"
-)
-_MARK_DUPLICATE = "UPDATE deliveries SET outcome='duplicate' WHERE id=?"
+# The writer connection's own (TEMP) objects: inserting rows into ``arrivals`` runs ``arrive``
+# once per row, in order, inside the one statement (so inside one transaction).
+_WRITER_SCHEMA = """
+CREATE TEMP TABLE repeated (position INTEGER NOT NULL);
+CREATE TEMP VIEW arrivals (position, webhook_id, received_at, outcome, reason, event_type,
+    message_id, external_reference, conversation_id, sequence, status, number_id, occurred_at,
+    created_at, raw_body)
+    AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL WHERE 0;
+CREATE TEMP TRIGGER arrive INSTEAD OF INSERT ON arrivals BEGIN
+    INSERT INTO deliveries(webhook_id, received_at, outcome, reason, event_type)
+    VALUES (NEW.webhook_id, NEW.received_at, NEW.outcome, NEW.reason, NEW.event_type);
+    -- The first arrival of an event stores it...
+    INSERT OR IGNORE INTO events(event_id, event_type, message_id, external_reference,
+        conversation_id, sequence, status, number_id, occurred_at, created_at,
+        first_received_at, last_received_at, first_arrival, raw_body)
+    SELECT NEW.webhook_id, NEW.event_type, NEW.message_id, NEW.external_reference,
+        NEW.conversation_id, NEW.sequence, NEW.status, NEW.number_id, NEW.occurred_at,
+        NEW.created_at, NEW.received_at, NEW.received_at, last_insert_rowid(), NEW.raw_body
+    WHERE NEW.outcome = 'accepted';
+    -- ...a later one (nothing inserted just now) counts as a duplicate delivery of it.
+    UPDATE events SET delivery_count = delivery_count + 1, last_received_at = NEW.received_at
+    WHERE changes() = 0 AND NEW.outcome = 'accepted' AND event_id = NEW.webhook_id;
+    UPDATE deliveries SET outcome = 'duplicate'
+    WHERE changes() = 1 AND id = (SELECT MAX(id) FROM deliveries);
+    INSERT INTO repeated(position) SELECT NEW.position WHERE changes() = 1;
+END;
+"""
+_ARRIVAL_WIDTH = 15
+
+
+def _open_writer(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(_WRITER_SCHEMA)
+    return db
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +123,18 @@ class _Delivery:
     reason: str | None = None
     event_type: str | None = None
 
-    def delivery_row(self) -> tuple[Any, ...]:
-        outcome = "rejected" if self.event is None else "accepted"
-        event_type = self.event_type if self.event is None else self.event.event_type
-        return (self.webhook_id, self.received_at, outcome, self.reason, event_type)
-
-    def event_row(self, arrival: int) -> tuple[Any, ...]:
+    def arrival_row(self, position: int) -> tuple[Any, ...]:
+        """This delivery as a row of the writer's ``arrivals`` view."""
         event = self.event
-        assert event is not None
+        if event is None:
+            return (position, self.webhook_id, self.received_at, "rejected", self.reason,
+                    self.event_type) + (None,) * 9  # fmt: skip
         return (
+            position,
             self.webhook_id,
+            self.received_at,
+            "accepted",
+            None,
             event.event_type,
             event.message_id,
             event.external_reference,
@@ -116,69 +144,31 @@ class _Delivery:
             event.number_id,
             event.occurred_at,
             event.created_at,
-            self.received_at,
-            self.received_at,
-            arrival,
             self.text,
         )
 
-    def outcome(self, duplicate: bool) -> str | None:
-        if self.event is None:
-            return None
-        return "duplicate" if duplicate else "accepted"
-
 
 @functools.cache
-def _values(head: str, width: int, count: int) -> str:
-    """``head VALUES (?,…),(?,…),…`` for ``count`` rows of ``width`` columns."""
-    row = "(" + ",".join("?" * width) + ")"
-    return f"{head} VALUES {','.join([row] * count)}"
-
-
-def _insert(db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> list[int]:
-    """Insert ``rows`` with as few statements as SQLite's parameter limit allows; their rowids.
-
-    The rowids of one multi-row INSERT are consecutive: the writer holds the write lock, and
-    AUTOINCREMENT gives each row the highest id so far plus one.
-    """
-    if not rows:
-        return []
-    width = len(rows[0])
-    per_statement = max(1, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
-    rowids: list[int] = []
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        last = db.execute(_values(head, width, len(chunk)), list(chain.from_iterable(chunk)))
-        assert last.lastrowid is not None
-        rowids.extend(range(last.lastrowid - len(chunk) + 1, last.lastrowid + 1))
-    return rowids
+def _insert_arrivals(count: int) -> str:
+    row = "(" + ",".join("?" * _ARRIVAL_WIDTH) + ")"
+    return f"INSERT INTO arrivals VALUES {','.join([row] * count)}"
 
 
 def _write_batch(db: sqlite3.Connection, batch: list[_Delivery]) -> list[str | None]:
-    """Write ``batch`` set-wise (a statement per table whatever its size); the outcome of each.
-
-    Arrival ids follow queue order, so a duplicate is known by its event's ``first_arrival``
-    differing from its own arrival — also when both arrived in this batch.
-    """
-    arrivals = _insert(db, _INSERT_DELIVERIES, [d.delivery_row() for d in batch])
-    events = [(d, a) for d, a in zip(batch, arrivals, strict=True) if d.event is not None]
+    """Write and commit ``batch`` with one statement; the outcome of each delivery in it."""
+    rows = [delivery.arrival_row(position) for position, delivery in enumerate(batch)]
+    events = sum(delivery.event is not None for delivery in batch)
     before = db.total_changes
-    _insert(db, _INSERT_EVENTS, [d.event_row(arrival) for d, arrival in events])
-    duplicates: set[int] = set()
-    if db.total_changes - before < len(events):  # some were ignored: those are duplicates
-        duplicates = {
-            arrival
-            for (arrival,) in db.execute(
-                "SELECT d.id FROM deliveries d JOIN events e ON e.event_id = d.webhook_id "
-                "WHERE d.id >= ? AND d.outcome = 'accepted' AND e.first_arrival != d.id",
-                (arrivals[0],),
-            )
-        }
-    if duplicates:
-        repeated = [(d, a) for d, a in events if a in duplicates]  # in arrival order
-        db.executemany(_COUNT_DUPLICATE, ((d.received_at, d.webhook_id) for d, _ in repeated))
-        db.executemany(_MARK_DUPLICATE, ((a,) for _, a in repeated))
-    return [d.outcome(a in duplicates) for d, a in zip(batch, arrivals, strict=True)]
+    db.execute(_insert_arrivals(len(rows)), list(chain.from_iterable(rows)))
+    repeated: set[int] = set()
+    # A row per delivery and per stored event, unless some delivery repeated its event.
+    if db.total_changes - before != len(batch) + events:
+        repeated = {position for (position,) in db.execute("SELECT position FROM repeated")}
+        db.execute("DELETE FROM repeated")
+    return [
+        None if d.event is None else "duplicate" if n in repeated else "accepted"
+        for n, d in enumerate(batch)
+    ]
 
 
 _STOP = object()
@@ -278,10 +268,7 @@ class EventStore:
                 raise RuntimeError(f"the event store {self.path} is closed")
             if self._writer is None:
                 # Opened here, so a bad path fails this call instead of a thread nobody watches.
-                db = sqlite3.connect(
-                    self.path, timeout=30, isolation_level=None, check_same_thread=False
-                )
-                db.execute("PRAGMA synchronous=FULL")
+                db = _open_writer(self.path)
                 self._writer = threading.Thread(
                     target=self._write_loop, args=(db,), name="event-store-writer", daemon=True
                 )
@@ -290,11 +277,14 @@ class EventStore:
         return delivery.future
 
     def _write_loop(self, db: sqlite3.Connection) -> None:
+        # One statement carries a batch: as many deliveries as SQLite's parameter limit allows.
+        limit = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ARRIVAL_WIDTH
+        most = max(1, min(MAX_BATCH, limit))
         try:
             stopping = False
             while not stopping:
                 batch = [self._queue.get()]
-                while len(batch) < MAX_BATCH:
+                while len(batch) < most:
                     try:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
@@ -308,23 +298,13 @@ class EventStore:
             db.close()
 
     def _commit(self, db: sqlite3.Connection, batch: list[_Delivery]) -> None:
-        """Write ``batch`` in one transaction, commit, then resolve every future."""
+        """Write and commit ``batch``, then resolve every future."""
         live = [d.future.set_running_or_notify_cancel() for d in batch]
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                outcomes: list[tuple[bool, Any]] = [(True, o) for o in _write_batch(db, batch)]
-            except Exception:  # one bad delivery: write them one by one, to keep the others
-                db.execute("ROLLBACK")
-                db.execute("BEGIN IMMEDIATE")
-                outcomes = [self._write_alone(db, delivery) for delivery in batch]
-            db.execute("COMMIT")
+            outcomes: list[tuple[bool, Any]] = [(True, o) for o in _write_batch(db, batch)]
             self.commits += 1
-        except Exception as exc:  # the batch is not on disk: fail every delivery in it
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            outcomes = [(False, exc)] * len(batch)
+        except Exception:  # nothing of it was written: again one by one, to keep the good ones
+            outcomes = [self._write_alone(db, delivery) for delivery in batch]
         for delivery, running, (ok, value) in zip(batch, live, outcomes, strict=True):
             if not running:  # cancelled before it was taken: nobody waits for it
                 continue
@@ -333,17 +313,14 @@ class EventStore:
             else:
                 delivery.future.set_exception(value)
 
-    @staticmethod
-    def _write_alone(db: sqlite3.Connection, delivery: _Delivery) -> tuple[bool, Any]:
-        """Write one delivery inside a savepoint, so its failure is its own."""
-        db.execute("SAVEPOINT delivery")
+    def _write_alone(self, db: sqlite3.Connection, delivery: _Delivery) -> tuple[bool, Any]:
+        """Write and commit one delivery; ``(False, error)`` when it cannot be stored."""
         try:
-            return True, _write_batch(db, [delivery])[0]
+            (outcome,) = _write_batch(db, [delivery])
         except Exception as exc:  # handed to the delivery's future
-            db.execute("ROLLBACK TO delivery")
             return False, exc
-        finally:
-            db.execute("RELEASE delivery")
+        self.commits += 1
+        return True, outcome
 
     # -- reads --------------------------------------------------------------------------------
     def _select(self, where: str = "", args: tuple[Any, ...] = ()) -> list[WebhookEvent]:
