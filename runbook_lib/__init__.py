@@ -6,6 +6,7 @@ provider). Everything else is an implementation detail.
 
 from __future__ import annotations
 
+from .allocator import prefer_prompt_release as _prefer_prompt_release
 from .auth import ClientCredentialsAuth, TokenInfo
 from .checks import Check, StepReport, Verdict
 from .client import ApiResult, NumbersListing, RedCloudClient, RequestRecord
@@ -32,6 +33,10 @@ from .parameters import RunbookParameters, load_parameters
 from .retry import RetryPolicy
 from .secrets import Secret, secret_from_env
 from .signing import sign_webhook, signed_headers, verify_webhook
+
+# Nothing above loads polars (the audit and the sources load it on first use), so its allocator
+# still reads this setting when they do.
+_prefer_prompt_release()
 
 __all__ = [
     "ApiResult",

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .allocator import release_free_heap
 from .events import INBOUND_EVENT, OUTBOUND_EVENTS
 from .lifecycle import STATE_RANK
 
@@ -94,7 +95,6 @@ def audit_lifecycles(
         "event_id", "event_type", "message_id", "external_reference", "number_id", "sequence",
         "received_at", "occurred_at", "delivery_count", "arrival", "failure_code", "failure_reason",
     )  # fmt: skip
-    messages_df = _messages(outbound, rows=int(total), as_of=as_of, stuck_after=stuck_after)
     conversations = (
         lf.filter(pl.col("event_type") == INBOUND_EVENT)
         .with_columns(
@@ -114,7 +114,9 @@ def audit_lifecycles(
         .group_by("event_type")
         .len()
     )
-    conversations_df, unknown_df = pl.collect_all([conversations, unknown])
+    # Before the messages: what these reads hold is then free again when the big arrays exist.
+    conversations_df, unknown_df = pl.collect_all([conversations, unknown], engine="streaming")
+    messages_df = _messages(outbound, rows=int(total), as_of=as_of, stuck_after=stuck_after)
     return LifecycleTable(
         messages=messages_df,
         conversations=conversations_df,
@@ -219,7 +221,9 @@ def _messages(
     ).collect(engine="streaming")
     if keys.height == 0:
         return pl.DataFrame(schema=_MESSAGE_SCHEMA)
-    cols = {name: keys[name].to_numpy() for name in keys.columns}
+    # One contiguous buffer per column, which numpy then reads in place instead of copying;
+    # column by column, so the chunked frame and its contiguous copy never coexist in full.
+    cols = {name: keys.drop_in_place(name).rechunk().to_numpy() for name in list(keys.columns)}
     del keys
 
     def text(name: str) -> pl.Series:
@@ -242,41 +246,47 @@ def _messages(
             local = piece[name]
             piece[name] = np.where(local >= 0, rows_n[np.maximum(local, 0)], -1)
         pieces.append(piece)
+        release_free_heap()  # the partition's temporaries, before the next one's
     del cols, bucket
-    merged = {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
+    # Popped as they are joined, so the pieces and the merged arrays never coexist in full.
+    merged = {name: np.concatenate([p.pop(name) for p in pieces]) for name in list(pieces[0])}
     del pieces
+    release_free_heap()
 
-    def times(values: np.ndarray, missing: int) -> pl.Series:
-        series = pl.Series(np.where(values == missing, 0, values)).cast(pl.Datetime("us"))
+    def times(name: str, values: np.ndarray, missing: int) -> pl.Series:
+        series = pl.Series(name, np.where(values == missing, 0, values)).cast(pl.Datetime("us"))
         series = series.dt.replace_time_zone("UTC")
         gaps = np.flatnonzero(values == missing)
         return series.scatter(gaps, None) if len(gaps) else series
 
-    state_names = np.array([*_STATES, None], dtype=object)
-    top_state = merged["top_state"]
-    last_event = merged["last_event"]
+    # Each array is popped as its column is made, so the numbers and the frame never coexist.
+    top_state, last_event = merged["top_state"], merged["last_event"]
     cutoff = int((as_of - stuck_after).timestamp() * 1_000_000)
-    data: dict[str, Any] = {
-        "message_id": text("message_id").gather(merged["message_row"]),
-        "external_reference": _take(text("external_reference"), merged["reference_row"]),
-        "number_id": _take(text("number_id"), merged["number_row"]),
-        "state": pl.Series(state_names[top_state], dtype=pl.Utf8),
-        "highest_sequence": merged["highest"].astype(np.int64),
-    }
+    stuck = ~np.isin(top_state, (2, 3)) & (last_event != _NO_TIME_MAX) & (last_event < cutoff)
+    del top_state, last_event
+    failed_row = merged.pop("failed_row")
+    columns = [
+        text("message_id").gather(merged.pop("message_row")),
+        _take(text("external_reference"), merged.pop("reference_row")),
+        _take(text("number_id"), merged.pop("number_row")),
+        pl.Series("state", np.array([*_STATES, None], dtype=object)[merged.pop("top_state")],
+                  dtype=pl.Utf8),
+        pl.Series("highest_sequence", merged.pop("highest").astype(np.int64)),
+    ]  # fmt: skip
     for column, state in (("queued_at", 0), ("sent_at", 1), ("delivered_at", 2), ("failed_at", 3)):
-        data[column] = times(merged[f"first_{state}"], _NO_TIME_MIN)
-    data["first_event_at"] = times(merged["first_event"], _NO_TIME_MIN)
-    data["last_event_at"] = times(last_event, _NO_TIME_MAX)
-    data["failure_code"] = _take(text("failure_code"), merged["failed_row"])
-    data["failure_reason"] = _take(text("failure_reason"), merged["failed_row"])
+        columns.append(times(column, merged.pop(f"first_{state}"), _NO_TIME_MIN))
+    columns.append(times("first_event_at", merged.pop("first_event"), _NO_TIME_MIN))
+    columns.append(times("last_event_at", merged.pop("last_event"), _NO_TIME_MAX))
+    columns.append(_take(text("failure_code"), failed_row))
+    columns.append(_take(text("failure_reason"), failed_row))
     for column in ("duplicate_deliveries", "out_of_order", "regressions_refused", "sequence_gaps"):
-        data[column] = merged[column]
-    data["terminal_conflict"] = merged["has_delivered"] & merged["has_failed"]
-    data["missing_queued"] = ~merged["has_queued"]
-    data["stuck"] = (
-        ~np.isin(top_state, (2, 3)) & (last_event != _NO_TIME_MAX) & (last_event < cutoff)
+        columns.append(pl.Series(column, merged.pop(column)))
+    columns.append(
+        pl.Series("terminal_conflict", merged.pop("has_delivered") & merged.pop("has_failed"))
     )
-    return pl.DataFrame(data)
+    columns.append(pl.Series("missing_queued", ~merged.pop("has_queued")))
+    columns.append(pl.Series("stuck", stuck))
+    return pl.DataFrame(columns)
 
 
 def _partition(
