@@ -22,9 +22,9 @@ import httpx
 from runbook_lib.serving import free_port
 from runbook_lib.signing import generate_webhook_secret, signed_headers
 
-EVENTS = 5000
+EVENTS = 4000
 CONCURRENCY = 64
-ROUNDS = 5  # this machine's speed drifts between seconds; pair each round's two runs
+ROUNDS = 9  # this machine's speed drifts between seconds; pair each round's two runs
 TARGET = 0.70
 NOOP_PATH = "/_bench/noop"
 WEBHOOK_PATH = "/webhooks/redcloud"
