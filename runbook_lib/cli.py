@@ -110,10 +110,7 @@ def run_go_live(
         params = _validate_for_run(params_path)
         environment = params.environment
     except ConfigurationError as exc:
-        folder = new_report_dir(reports_root, "go-live", environment)
-        return write_config_error_report(
-            folder, kind="go-live", environment=environment, message=str(exc)
-        )
+        return _bad_input_run(reports_root, kind, environment, exc)
     if not run_id and not new_run:
         ledger = SendLedger(params.ledger_path)
         try:
@@ -124,21 +121,53 @@ def run_go_live(
             _say(
                 f"Resuming unfinished run {run_id} (its send keys are reused); --new-run starts over."
             )
-    folder = new_report_dir(reports_root, kind, params.environment)
+    return _execute(
+        kind, params_path, params.environment, reports_root=reports_root,
+        parameters={"run_id": run_id or ""}, run_id=run_id, extra_env=extra_env,
+    )  # fmt: skip
+
+
+def _bad_input_run(
+    reports_root: Path, kind: str, environment: str, error: ConfigurationError
+) -> NotebookRun:
+    """The report of a run refused before its notebook started (exit 3)."""
+    folder = new_report_dir(reports_root, kind, environment)
+    return write_config_error_report(folder, kind=kind, environment=environment, message=str(error))
+
+
+def _execute(
+    kind: str,
+    params_path: Path,
+    environment: str,
+    *,
+    reports_root: Path,
+    parameters: dict[str, str],
+    run_id: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> NotebookRun:
+    """Execute the kind's notebook into a new dated report folder."""
     cwd = Path.cwd()
     return execute_report(
         kind=kind,
         notebook=notebooks_dir() / NOTEBOOK_FOR[kind],
-        report_dir=folder,
-        environment=params.environment,
-        parameters={
-            "params_file": os.path.relpath(params_path.resolve(), cwd),
-            "run_id": run_id or "",
-        },
+        report_dir=new_report_dir(reports_root, kind, environment),
+        environment=environment,
+        parameters={"params_file": os.path.relpath(params_path.resolve(), cwd), **parameters},
         cwd=cwd,
         run_id=run_id,
         extra_env=extra_env,
     )
+
+
+def _finish(run: NotebookRun, args: argparse.Namespace, command: str) -> int:
+    """Refresh the reports index, print the outcome; the run's exit code."""
+    build_index(Path(args.reports))
+    if run.exit_code == EXIT_BAD_INPUT:
+        _err(f"runbook {command}: {run.summary['error']}")
+        _say(f"report: {run.report_dir}")
+        return run.exit_code
+    _print_run(run)
+    return run.exit_code
 
 
 def cmd_go_live(args: argparse.Namespace) -> int:
@@ -149,13 +178,7 @@ def cmd_go_live(args: argparse.Namespace) -> int:
         new_run=args.new_run,
         kind=args.kind,
     )
-    build_index(Path(args.reports))
-    if run.exit_code == EXIT_BAD_INPUT:
-        _err(f"runbook {args.kind}: {run.summary['error']}")
-        _say(f"report: {run.report_dir}")
-        return run.exit_code
-    _print_run(run)
-    return run.exit_code
+    return _finish(run, args, args.kind)
 
 
 # -- trace and audit (read-only) ------------------------------------------------------------
@@ -183,33 +206,11 @@ def run_read_only(
                 notebook_parameters.get("window_to", ""),
             )
     except ConfigurationError as exc:
-        folder = new_report_dir(reports_root, kind, environment)
-        return write_config_error_report(
-            folder, kind=kind, environment=environment, message=str(exc)
-        )
-    cwd = Path.cwd()
-    return execute_report(
-        kind=kind,
-        notebook=notebooks_dir() / NOTEBOOK_FOR[kind],
-        report_dir=new_report_dir(reports_root, kind, params.environment),
-        environment=params.environment,
-        parameters={
-            "params_file": os.path.relpath(params_path.resolve(), cwd),
-            **notebook_parameters,
-        },
-        cwd=cwd,
-        extra_env=extra_env,
-    )
-
-
-def _finish_read_only(run: NotebookRun, args: argparse.Namespace) -> int:
-    build_index(Path(args.reports))
-    if run.exit_code == EXIT_BAD_INPUT:
-        _err(f"runbook {args.command}: {run.summary['error']}")
-        _say(f"report: {run.report_dir}")
-        return run.exit_code
-    _print_run(run)
-    return run.exit_code
+        return _bad_input_run(reports_root, kind, environment, exc)
+    return _execute(
+        kind, params_path, params.environment, reports_root=reports_root,
+        parameters=notebook_parameters, extra_env=extra_env,
+    )  # fmt: skip
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -222,7 +223,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
             "external_reference": args.external_reference or "",
         },
     )
-    return _finish_read_only(run, args)
+    return _finish(run, args, args.command)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -239,7 +240,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     domain = (run.summary.get("failureDomain") or {}).get("domain")
     if domain:
         _say(f"failure domain: {domain}")
-    return _finish_read_only(run, args)
+    return _finish(run, args, args.command)
 
 
 # -- demo -------------------------------------------------------------------------------------

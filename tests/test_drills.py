@@ -73,3 +73,12 @@ def test_runbook_drills_writes_a_passing_report(stack, tmp_path):
     assert run.exit_code == 0, [c for c in run.summary["checks"] if c["status"] != "PASS"]
     assert run.report_dir.name.startswith("drills-sandbox-")
     assert {c["id"] for c in run.summary["checks"]} >= set(DRILL_IDS)
+
+
+def test_bad_parameters_for_drills_give_a_drills_report(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("environment: sandbox\nprovider: {}\n")
+    run = run_go_live(bad, reports_root=tmp_path / "r", kind="drills")
+    assert run.exit_code == 3
+    assert run.report_dir.name.startswith("drills-unknown-")
+    assert run.summary["kind"] == "drills"
