@@ -11,8 +11,9 @@ transaction, committed — fsynced, as ``synchronous=FULL`` — before the futur
 it is one hand-off of the GIL between the writer and the event loop per batch instead of several
 per delivery, which is what bounds the receiver on a small machine. Should the statement fail,
 the writer writes the batch again one delivery per statement, so one bad delivery fails only its
-own future. A resolved future therefore means the delivery is on disk, and the receiver answers
-2xx only for stored events. :meth:`EventStore.record` is the blocking form.
+own future; when the database itself failed (locked, full, I/O) the batch fails once instead.
+A resolved future therefore means the delivery is on disk, and the receiver answers 2xx only for
+stored events. :meth:`EventStore.record` is the blocking form.
 """
 
 from __future__ import annotations
@@ -303,6 +304,8 @@ class EventStore:
         try:
             outcomes: list[tuple[bool, Any]] = [(True, o) for o in _write_batch(db, batch)]
             self.commits += 1
+        except sqlite3.OperationalError as exc:  # the database (locked, full, I/O), not the data
+            outcomes = [(False, exc)] * len(batch)
         except Exception:  # nothing of it was written: again one by one, to keep the good ones
             outcomes = [self._write_alone(db, delivery) for delivery in batch]
         for delivery, running, (ok, value) in zip(batch, live, outcomes, strict=True):
