@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import os
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 
 __all__ = ["JEMALLOC_CONFIG", "prefer_prompt_release", "release_free_heap"]
 
@@ -32,19 +32,15 @@ def prefer_prompt_release(environ: MutableMapping[str, str] = os.environ) -> Non
     environ.setdefault(JEMALLOC_ENV, JEMALLOC_CONFIG)
 
 
-def _glibc_malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
+@functools.cache
+def _glibc_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` from the running process (None elsewhere); looked up on first use."""
     with contextlib.suppress(OSError, AttributeError):
-        return ctypes.CDLL(name).malloc_trim
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
     return None
-
-
-_MALLOC_TRIM = _glibc_malloc_trim()
 
 
 def release_free_heap() -> None:
     """Return glibc's free heap pages to the OS (a no-op where malloc is not glibc's)."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    if (malloc_trim := _glibc_malloc_trim()) is not None:
+        malloc_trim(0)
