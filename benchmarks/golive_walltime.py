@@ -19,7 +19,7 @@ ROUNDS = 3
 def _empty_notebook_seconds(folder: Path) -> float:
     import papermill
 
-    from runbook_lib.reports import _kernel_manager_class
+    from runbook_lib.reporting.execute import _kernel_manager_class
 
     source = folder / "empty.ipynb"
     cell = nbformat.v4.new_code_cell("x = 1")

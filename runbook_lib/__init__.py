@@ -6,11 +6,9 @@ provider). Everything else is an implementation detail.
 
 from __future__ import annotations
 
-from .allocator import prefer_prompt_release as _prefer_prompt_release
-from .auth import ClientCredentialsAuth, TokenInfo
-from .checks import Check, StepReport, Verdict
-from .client import ApiResult, NumbersListing, RedCloudClient, RequestRecord
-from .errors import (
+from .core.allocator import prefer_prompt_release as _prefer_prompt_release
+from .core.checks import Check, StepReport, Verdict
+from .core.errors import (
     AuthError,
     ConfigurationError,
     EventSourceError,
@@ -25,14 +23,16 @@ from .errors import (
     TokenRejectedError,
     WebhookVerificationError,
 )
-from .events import WebhookEvent, event_from_envelope
-from .golive import GoLiveRun
-from .ledger import SendLedger
-from .lifecycle import LifecycleSet, MessageLifecycle, reconstruct
-from .parameters import RunbookParameters, load_parameters
-from .retry import RetryPolicy
-from .secrets import Secret, secret_from_env
-from .signing import sign_webhook, signed_headers, verify_webhook
+from .core.events import WebhookEvent, event_from_envelope
+from .core.ledger import SendLedger
+from .core.lifecycle import LifecycleSet, MessageLifecycle, reconstruct
+from .core.parameters import RunbookParameters, load_parameters
+from .core.retry import RetryPolicy
+from .core.signing import sign_webhook, signed_headers, verify_webhook
+from .providers.redcloud.auth import ClientCredentialsAuth, TokenInfo
+from .providers.redcloud.client import ApiResult, NumbersListing, RedCloudClient, RequestRecord
+from .runbooks.go_live import GoLiveRun
+from .security.secrets import Secret, secret_from_env
 
 # Nothing above loads polars (the audit and the sources load it on first use), so its allocator
 # still reads this setting when they do.
@@ -82,7 +82,7 @@ __all__ = [
 
 # The trace and the audit bring polars and numpy; they load on first use, so `runbook go-live`
 # and the sandbox start without them.
-_LAZY = {"AuditRun": ".audit", "TraceRun": ".trace"}
+_LAZY = {"AuditRun": ".runbooks.audit", "TraceRun": ".runbooks.trace"}
 
 
 def __getattr__(name: str) -> object:

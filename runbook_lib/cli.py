@@ -15,17 +15,17 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigurationError, RunbookError
-from .parameters import RunbookParameters, load_parameters
-from .reports import (
+from .core.errors import ConfigurationError, RunbookError
+from .core.parameters import RunbookParameters, load_parameters
+from .reporting.execute import (
     EXIT_BAD_INPUT,
     NotebookRun,
     execute_report,
     new_report_dir,
     write_config_error_report,
 )
-from .reports_index import build_index
-from .secrets import secret_from_env
+from .reporting.index import build_index
+from .security.secrets import secret_from_env
 
 __all__ = ["main"]
 
@@ -101,7 +101,7 @@ def run_go_live(
     kind: str = "go-live",
 ) -> NotebookRun:
     """Validate, pick the run id (resuming an unfinished run), execute the kind's notebook."""
-    from .ledger import SendLedger
+    from .core.ledger import SendLedger
 
     environment = "unknown"
     try:
@@ -198,7 +198,7 @@ def run_read_only(
         params = load_parameters(params_path)
         environment = params.environment
         if kind == "audit":
-            from .audit import parse_window
+            from .runbooks.audit import parse_window
 
             parse_window(
                 notebook_parameters.get("since", ""),
@@ -248,9 +248,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Sandbox + receiver on free loopback ports, go-live against them, then stop both."""
     import secrets as random
 
+    from .core.signing import generate_webhook_secret
+    from .providers.redcloud.sandbox import SandboxConfig, run_sandbox
     from .receiver import run_receiver
-    from .sandbox import SandboxConfig, run_sandbox
-    from .signing import generate_webhook_secret
 
     state = Path(args.state) / "demo"
     state.mkdir(parents=True, exist_ok=True)
@@ -295,7 +295,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from .probe import StoreReader, run_probe
+    from .runbooks.probe import StoreReader, run_probe
 
     secret = secret_from_env(args.secret_env, purpose="webhook signing secret")
     reader = StoreReader(Path(args.event_store)) if args.event_store else None
@@ -314,7 +314,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_faults(args: argparse.Namespace) -> int:
     import json
 
-    from .sandbox import FaultProfile, SandboxControl
+    from .providers.redcloud.sandbox import FaultProfile, SandboxControl
 
     with SandboxControl(args.url) as control:
         if args.clear:
@@ -343,8 +343,8 @@ def cmd_reports(args: argparse.Namespace) -> int:
 
 # -- servers ----------------------------------------------------------------------------------
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import Sandbox, SandboxConfig
-    from .serving import serve_forever
+    from .core.serving import serve_forever
+    from .providers.redcloud.sandbox import Sandbox, SandboxConfig
 
     kwargs = {}
     if os.environ.get(args.client_secret_env):
@@ -364,8 +364,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_receiver(args: argparse.Namespace) -> int:
+    from .core.serving import serve_forever
     from .receiver import ReceiverConfig, build_receiver
-    from .serving import serve_forever
 
     config = ReceiverConfig(
         host=args.host, port=args.port, db_path=Path(args.db), secret_env=args.secret_env

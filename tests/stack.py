@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
+from runbook_lib.core.signing import generate_webhook_secret
+from runbook_lib.providers.redcloud.sandbox import SandboxConfig, run_sandbox
 from runbook_lib.receiver import run_receiver
-from runbook_lib.sandbox import SandboxConfig, run_sandbox
-from runbook_lib.signing import generate_webhook_secret
 
 ROOT = Path(__file__).resolve().parent.parent
 

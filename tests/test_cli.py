@@ -35,7 +35,7 @@ def test_receiver_refuses_to_start_without_a_signing_secret(capsys):
 
 
 def test_faults_command_sets_shows_and_clears(tmp_path, capsys):
-    from runbook_lib.sandbox import run_sandbox
+    from runbook_lib.providers.redcloud.sandbox import run_sandbox
 
     profile = tmp_path / "faults.yaml"
     profile.write_text("api:\n  send: {rate_5xx: 0.5}\nseed: 4\n")

@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..errors import WebhookVerificationError
-from ..secrets import secret_from_env
-from ..serving import BackgroundServer
-from ..signing import TIMESTAMP_TOLERANCE_SECONDS, verify_webhook
+from ..core.errors import WebhookVerificationError
+from ..core.serving import BackgroundServer
+from ..core.signing import TIMESTAMP_TOLERANCE_SECONDS, verify_webhook
+from ..security.secrets import secret_from_env
 from .store import EventStore
 
 __all__ = ["ReceiverConfig", "build_receiver", "create_receiver_app", "run_receiver"]

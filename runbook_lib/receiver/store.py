@@ -29,7 +29,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from ..events import WebhookEvent, event_from_envelope
+from ..core.events import WebhookEvent, event_from_envelope
 
 __all__ = ["MAX_BATCH", "EventStore"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import EventSourceError
-from ..events import WebhookEvent, event_from_envelope
+from ..core.errors import EventSourceError
+from ..core.events import WebhookEvent, event_from_envelope
 from .model import EVENT_SCHEMA, conform, correlation, events_from_frame
 
 __all__ = ["ENVELOPE_SCHEMA", "JsonlSource", "ParquetSource", "envelope_frame"]

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
-from ..events import WebhookEvent
+from ..core.events import WebhookEvent
 
 if TYPE_CHECKING:
-    from ..parameters import EventSourceParameters
+    from ..core.parameters import EventSourceParameters
 
 __all__ = ["EventSource", "open_event_source"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import EventSourceError
-from ..events import WebhookEvent
+from ..core.errors import EventSourceError
+from ..core.events import WebhookEvent
 from .model import (
     EVENT_SCHEMA,
     TIMESTAMP,

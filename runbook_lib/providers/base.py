@@ -1,0 +1,197 @@
+"""The provider protocol, and the registry that finds a provider by name.
+
+A provider is one folder under ``runbook_lib/providers/`` holding one object that implements
+:class:`Provider`, plus one line in :data:`REGISTRY`. Nothing outside a provider's folder imports
+its insides: runbooks, the receiver, the CLI and the reports reach it through :func:`get_provider`
+and the types below (see ``docs/providers.md``).
+
+What the protocol covers is what differs between the contracts the runbook serves:
+
+- credentials → an authenticated client (OAuth client credentials, an API key, a partner
+  credential): :meth:`Provider.build_client`;
+- the identity step and the sender inventory, as typed results with their checks
+  (:meth:`Provider.identity_step`, :meth:`Provider.senders_step`);
+- the controlled send: request shape and acceptance (:meth:`Provider.send_payload`; the
+  idempotency header and retries live in the client);
+- the webhook signature scheme, to verify and to sign (:attr:`Provider.signature`);
+- the mapping of its events to the common lifecycle model (:attr:`Provider.lifecycle`,
+  :meth:`Provider.event_from_envelope`);
+- its error shape → the common error tree (inside its client: :mod:`runbook_lib.core.errors`);
+- the drills it supports, its readiness catalogue items, its sandbox.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..core.errors import ParameterError
+
+if TYPE_CHECKING:
+    from ..core.checks import Check
+    from ..core.events import WebhookEvent
+    from ..core.lifecycle import LifecycleModel
+    from ..core.parameters import RunbookParameters
+
+__all__ = [
+    "DEFAULT_PROVIDER",
+    "REGISTRY",
+    "ProviderClient",
+    "Provider",
+    "SandboxKit",
+    "SignatureScheme",
+    "StepResult",
+    "get_provider",
+    "provider_names",
+]
+
+
+@runtime_checkable
+class SignatureScheme(Protocol):
+    """How a provider signs its webhooks, so the receiver, the probe and drills can verify and sign."""
+
+    name: str
+    #: header names a signed request carries (for the receiver's and the probe's messages)
+    headers: tuple[str, ...]
+
+    def sign(
+        self, body: bytes, secret: str, *, msg_id: str | None = None, timestamp: int | None = None
+    ) -> dict[str, str]:
+        """The headers that sign ``body`` with ``secret``."""
+        ...
+
+    def verify(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        secrets: Sequence[str],
+        *,
+        tolerance: int = ...,
+        now: float | None = None,
+    ) -> str:
+        """Verify ``body`` against ``headers``; returns the message id, raises WebhookVerificationError."""
+        ...
+
+    def generate_secret(self) -> str:
+        """A fresh signing secret in the provider's format."""
+        ...
+
+
+class ProviderClient(Protocol):
+    """What every provider's client offers the runbooks (the rest is the provider's own)."""
+
+    request_log: list[Any]
+
+    def acquire_token(self) -> Any: ...
+
+    def server_clock(self) -> float | None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """A provider step's checks, the typed resource it read, and what the report shows with them."""
+
+    checks: tuple[Check, ...]
+    resource: Any = None
+    tables: tuple[Any, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    snapshot: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SandboxKit:
+    """A provider's rehearsal server and its control plane (for the CLI, drills and tests)."""
+
+    config: Callable[..., Any]  # the sandbox's config class
+    run: Callable[..., Any]  # context manager: a running sandbox on a loopback port
+    control: Callable[..., Any]  # client for the sandbox's control plane, given its URL
+    fault_profile: Any  # the fault profile type (from_dict validates a parameter file's section)
+    app: Callable[..., Any]  # build the ASGI app (for `runbook sandbox`)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One messaging provider behind the runbook."""
+
+    kind: str  # the registry name, ``provider.kind`` in a parameter file
+    title: str  # for people: "Red Cloud"
+    signature: SignatureScheme
+    lifecycle: LifecycleModel
+    #: the go-live steps this provider adds to the common ones, in notebook order
+    drills: tuple[str, ...]
+
+    def build_client(
+        self, params: RunbookParameters, *, environ: Mapping[str, str] | None, sleep: Callable
+    ) -> ProviderClient:
+        """Credentials (named in the parameter file, read from the environment) → a client."""
+        ...
+
+    def required_scopes(self) -> tuple[str, ...]: ...
+
+    def identity_step(self, client: Any, params: RunbookParameters) -> StepResult:
+        """Who the credentials are (whoami / account / me), as a typed resource and checks."""
+        ...
+
+    def senders_step(self, client: Any, params: RunbookParameters, identity: Any) -> StepResult:
+        """The sender inventory (numbers, sender ids, sessions, domains) and its checks."""
+        ...
+
+    def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
+        """The controlled send's request body."""
+        ...
+
+    def sender_check_id(self, params: RunbookParameters) -> str:
+        """The check id whose failure blocks the controlled send (the sending identity's)."""
+        ...
+
+    def event_from_envelope(
+        self, envelope: Mapping[str, Any] | str | bytes, **fields: Any
+    ) -> WebhookEvent:
+        """One raw webhook envelope → the common event model."""
+        ...
+
+    def readiness_catalog(self) -> str:
+        """The readiness catalogue (YAML text) this provider's go-live is gated on."""
+        ...
+
+    def sandbox(self) -> SandboxKit:
+        """The provider's contract sandbox."""
+        ...
+
+
+DEFAULT_PROVIDER = "redcloud"
+
+#: name → "module:attribute" of the provider object; imported on first use only.
+REGISTRY: dict[str, str] = {
+    "redcloud": "runbook_lib.providers.redcloud.provider:PROVIDER",
+}
+
+_LOADED: dict[str, Provider] = {}
+
+
+def provider_names() -> list[str]:
+    """Every registered provider, sorted."""
+    return sorted(REGISTRY)
+
+
+def get_provider(kind: str | None = None) -> Provider:
+    """The provider registered as ``kind`` (``redcloud`` when None).
+
+    Raises:
+        ParameterError: no provider of that name is registered.
+    """
+    kind = kind or DEFAULT_PROVIDER
+    if kind not in _LOADED:
+        target = REGISTRY.get(kind)
+        if target is None:
+            raise ParameterError(
+                f"provider.kind {kind!r} is not a registered provider.",
+                remedy=f"use one of: {', '.join(provider_names())}.",
+            )
+        module, _, attribute = target.partition(":")
+        _LOADED[kind] = getattr(importlib.import_module(module), attribute)
+    return _LOADED[kind]

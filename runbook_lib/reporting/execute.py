@@ -1,0 +1,351 @@
+"""Dated audit reports: execute a notebook with papermill, then write summary JSON and HTML.
+
+``reports/YYYY-MM-DD/<kind>-<env>-<HHMMSS>Z-<short id>/`` holds ``report.ipynb`` (executed),
+``report.html`` (verdict first, code hidden) and ``summary.json`` (schema below). A failing cell
+still leaves all three, saying which cell failed and why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..core.checks import Check, Verdict
+from ..core.rendering import badge, esc
+from ..security.leakguard import SecretChannel, scan_and_redact
+from ..security.secrets import REGISTRY
+from .recorder import EVIDENCE_FILE, REPORT_DIR_ENV, write_json_atomic
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_CHECK_FAILED",
+    "EXIT_NOTEBOOK_ERROR",
+    "EXIT_OK",
+    "EXIT_SECRET_LEAK",
+    "SUMMARY_SCHEMA_VERSION",
+    "NotebookRun",
+    "execute_report",
+    "new_report_dir",
+    "write_config_error_report",
+]
+
+SUMMARY_SCHEMA_VERSION = 1
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_NOTEBOOK_ERROR, EXIT_BAD_INPUT, EXIT_SECRET_LEAK = 0, 1, 2, 3, 4
+
+NOTEBOOK_FILE, HTML_FILE, SUMMARY_FILE = "report.ipynb", "report.html", "summary.json"
+
+
+def new_report_dir(root: Path, kind: str, environment: str, *, now: datetime | None = None) -> Path:
+    """A fresh dated folder; the short id keeps two runs in the same second apart."""
+    now = now or datetime.now(UTC)
+    name = f"{kind}-{environment}-{now:%H%M%S}Z-{secrets.token_hex(3)}"
+    folder = root / f"{now:%Y-%m-%d}" / name
+    folder.mkdir(parents=True, exist_ok=False)
+    return folder
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """How the papermill execution ended."""
+
+    report_dir: Path
+    summary: dict[str, Any]
+    exit_code: int
+
+    @property
+    def outcome(self) -> str:
+        return str(self.summary["outcome"])
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:
+        return str(path)
+
+
+def _failed_cell(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
+    section = None
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
+            section = cell.source.lstrip().splitlines()[0].lstrip("# ").strip()
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return {
+                    "cellIndex": index,
+                    "section": section,
+                    "error": output.get("ename"),
+                    "message": str(output.get("evalue", ""))[:500],
+                }
+    return None
+
+
+def _summary(
+    *,
+    kind: str,
+    environment: str,
+    run_id: str | None,
+    started: datetime,
+    evidence: dict[str, Any],
+    failed_cell: dict[str, Any] | None,
+    error: str | None,
+    exit_code: int,
+    outcome: str,
+) -> dict[str, Any]:
+    checks = [c for step in evidence.get("steps", []) for c in step.get("checks", [])]
+    facts = evidence.get("facts", {})
+    return {
+        "schemaVersion": SUMMARY_SCHEMA_VERSION,
+        "kind": kind,
+        "environment": environment,
+        "runId": run_id or evidence.get("runId"),
+        "startedAt": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "finishedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "outcome": outcome,
+        "exitCode": exit_code,
+        "counts": {
+            s: sum(1 for c in checks if c["status"] == s) for s in ("PASS", "FAIL", "WARN", "SKIP")
+        },
+        "checks": checks,
+        "steps": [
+            {"step": s["step"], "title": s["title"], "status": s["status"]}
+            for s in evidence.get("steps", [])
+        ],
+        "messages": facts.get("messages", []),
+        "requestIds": facts.get("requestIds", []),
+        "gate": _gate_summary(facts.get("gate")),
+        "snapshot": facts.get("snapshot"),
+        "changes": facts.get("changes"),
+        "failureDomain": facts.get("failureDomain"),
+        "status": facts.get("status"),
+        "window": facts.get("window"),
+        "failedCell": failed_cell,
+        "error": error,
+        "artifacts": {"notebook": NOTEBOOK_FILE, "html": HTML_FILE, "summary": SUMMARY_FILE},
+    }
+
+
+def _gate_summary(gate: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The release gate in the summary: verdict, counts and what is still to do (not every row)."""
+    if not gate:
+        return None
+    keep = ("verdict", "counts", "blockingUnmet", "missingAttestations", "expiredAttestations",
+            "rehearsalAttestations")  # fmt: skip
+    return {k: gate.get(k) for k in keep}
+
+
+def _gate_html(gate: dict[str, Any] | None) -> str:
+    if not gate:
+        return ""
+    lines = [f"<p style='margin:0 0 6px 0'>Release gate: {badge(gate['verdict'])} "
+             + esc(", ".join(f"{n} {s}" for s, n in sorted(gate.get("counts", {}).items())))
+             + "</p>"]  # fmt: skip
+    if gate.get("blockingUnmet"):
+        items = "".join(
+            f"<li><b>{esc(i['id'])}</b> — {esc(i.get('todo') or '')}</li>"
+            for i in gate["blockingUnmet"]
+        )
+        lines.append(
+            f"<div><b>To do before go-live:</b><ul style='margin:2px 0'>{items}</ul></div>"
+        )
+    if gate.get("rehearsalAttestations"):
+        lines.append(
+            "<p style='margin:0 0 6px 0;color:#9a6700'><b>Rehearsal attestations</b> (not real "
+            "confirmations, for the sandbox only): "
+            + esc(", ".join(gate["rehearsalAttestations"]))
+            + "</p>"
+        )
+    return "".join(lines)
+
+
+def _verdict_html(summary: dict[str, Any]) -> str:
+    checks = tuple(
+        Check(
+            c["id"],
+            c["title"],
+            c["status"],
+            c["summary"],
+            c.get("evidence", {}),
+            tuple(c.get("requestIds", [])),
+            c.get("remedy"),
+        )
+        for c in summary["checks"]
+    )
+    error = summary.get("error")
+    failed = summary.get("failedCell")
+    if failed:
+        error = (
+            f"cell {failed['cellIndex']} (section “{failed.get('section') or '?'}”) raised "
+            f"{failed['error']}: {failed['message']}"
+        )
+    verdict = Verdict(
+        run_id=summary.get("runId") or "-",
+        environment=summary["environment"],
+        checks=checks,
+        error=error,
+    )
+    title = summary["kind"].capitalize()
+    header = (
+        f"<h2 style='margin:0 0 4px 0'>{esc(title)} report — {esc(summary['environment'])}</h2>"
+        f"<p style='margin:0 0 8px 0;color:#57606a'>started {esc(summary['startedAt'])}, finished "
+        f"{esc(summary['finishedAt'])}, exit code {summary['exitCode']}, outcome "
+        f"<b>{esc(summary['outcome'])}</b></p>"
+    ) + _gate_html(summary.get("gate"))
+    return header + verdict._repr_html_() + "<hr>"
+
+
+def _write_html(report_dir: Path, summary: dict[str, Any]) -> None:
+    from nbconvert import HTMLExporter
+
+    nb_path = report_dir / NOTEBOOK_FILE
+    nb = nbformat.read(nb_path, as_version=4) if nb_path.exists() else nbformat.v4.new_notebook()
+    top = nbformat.v4.new_code_cell(source="")
+    top.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": _verdict_html(summary)})
+    ]
+    nb.cells.insert(0, top)
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
+    body, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"name": f"{summary['kind']} report"}}
+    )
+    (report_dir / HTML_FILE).write_text(body, encoding="utf-8")
+
+
+def _outcome(
+    evidence: dict[str, Any], failed_cell: dict[str, Any] | None, error: str | None
+) -> tuple[str, int]:
+    if failed_cell or error:
+        return "ERROR", EXIT_NOTEBOOK_ERROR
+    checks = [c for step in evidence.get("steps", []) for c in step.get("checks", [])]
+    if not checks:
+        return "ERROR", EXIT_NOTEBOOK_ERROR
+    if any(c["status"] == "FAIL" for c in checks):
+        return "FAIL", EXIT_CHECK_FAILED
+    if not evidence.get("facts", {}).get("verdict"):
+        return "ERROR", EXIT_NOTEBOOK_ERROR  # never reached its verdict cell
+    return "PASS", EXIT_OK
+
+
+def _kernel_manager_class() -> type:
+    """A kernel manager on IPC sockets: local-only, and no plaintext-TCP warning in every run."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import CaselessStrEnum
+
+    class IpcKernelManager(KernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc")
+
+    return IpcKernelManager
+
+
+def execute_report(
+    *,
+    kind: str,
+    notebook: Path,
+    report_dir: Path,
+    environment: str,
+    parameters: dict[str, Any],
+    cwd: Path,
+    run_id: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> NotebookRun:
+    """Run ``notebook`` under papermill into ``report_dir`` and write summary + HTML, always."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    output = report_dir / NOTEBOOK_FILE
+    channel = SecretChannel().__enter__()
+    kernel_env = {REPORT_DIR_ENV: str(report_dir), **channel.env, **(extra_env or {})}
+    saved_env = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
+    error: str | None = None
+    try:
+        papermill.execute_notebook(
+            _relative(notebook, cwd),
+            _relative(output, cwd),
+            parameters=parameters,
+            cwd=str(cwd),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
+            kernel_manager_class=_kernel_manager_class(),
+        )
+    except PapermillExecutionError:
+        pass  # the failing cell is read back from the executed notebook below
+    except Exception as exc:  # kernel died, notebook unreadable: still leave a report
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        channel.__exit__(None, None, None)
+    evidence_path = report_dir / EVIDENCE_FILE
+    evidence = json.loads(evidence_path.read_text()) if evidence_path.exists() else {}
+    failed_cell = _failed_cell(nbformat.read(output, as_version=4)) if output.exists() else None
+    outcome, exit_code = _outcome(evidence, failed_cell, error)
+    summary = _summary(
+        kind=kind,
+        environment=environment,
+        run_id=run_id,
+        started=started,
+        evidence=evidence,
+        failed_cell=failed_cell,
+        error=error,
+        exit_code=exit_code,
+        outcome=outcome,
+    )
+    summary["durationSeconds"] = round(time.monotonic() - t0, 2)
+    return _finish(report_dir, summary, [*REGISTRY.items(), *channel.received], cwd)
+
+
+def _finish(
+    report_dir: Path, summary: dict[str, Any], secrets: list[tuple[str, str]], cwd: Path
+) -> NotebookRun:
+    """Write summary and HTML, then let the leak guard scan and redact every artifact."""
+    write_json_atomic(report_dir / SUMMARY_FILE, summary)
+    _write_html(report_dir, summary)
+    leak = scan_and_redact(report_dir, secrets=secrets, project_root=cwd)
+    summary = json.loads((report_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    summary["leakGuard"] = leak.to_dict()
+    if not leak.clean:
+        summary["outcome"], summary["exitCode"] = "SECRET_LEAK", EXIT_SECRET_LEAK
+        summary["error"] = "a secret value was found in the artifacts (now redacted): " + "; ".join(
+            f"{h.label} ({h.encoding}) in {h.artifact}" for h in leak.hits
+        )
+    write_json_atomic(report_dir / SUMMARY_FILE, summary)
+    _write_html(report_dir, summary)
+    scan_and_redact(report_dir, secrets=secrets, project_root=cwd)  # the rebuilt HTML, once more
+    return NotebookRun(report_dir=report_dir, summary=summary, exit_code=summary["exitCode"])
+
+
+def write_config_error_report(
+    report_dir: Path, *, kind: str, environment: str, message: str
+) -> NotebookRun:
+    """Bad input found before execution: a summary and HTML that say what to fix (exit 3)."""
+    now = datetime.now(UTC)
+    summary = _summary(
+        kind=kind,
+        environment=environment,
+        run_id=None,
+        started=now,
+        evidence={},
+        failed_cell=None,
+        error=message,
+        exit_code=EXIT_BAD_INPUT,
+        outcome="BAD_INPUT",
+    )
+    return _finish(report_dir, summary, REGISTRY.items(), Path.cwd())
