@@ -1,7 +1,7 @@
 """The release gate: the readiness catalog evaluated against a run's checks and attestations.
 
-Each catalog item (``runbook_lib/providers/redcloud/readiness.yaml``) ends PASS, FAIL, ATTESTED or NOT
-VERIFIED. The verdict is GO only when every blocking item is PASS or ATTESTED; otherwise NO-GO,
+Each catalog item (a provider's catalogue, e.g. ``runbook_lib/providers/redcloud/readiness.yaml``)
+ends PASS, FAIL, ATTESTED or NOT VERIFIED. The verdict is GO only when every blocking item is PASS or ATTESTED; otherwise NO-GO,
 with what to do for each blocking item that is not met.
 """
 
@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import yaml
@@ -43,13 +42,11 @@ class CatalogItem:
 
 
 @cache
-def load_catalog() -> tuple[CatalogItem, ...]:
-    """The project's readiness catalog (data, shipped with the package)."""
-    text = (
-        resources.files("runbook_lib.providers.redcloud")
-        .joinpath("readiness.yaml")
-        .read_text(encoding="utf-8")
-    )
+def load_catalog(provider: str | None = None) -> tuple[CatalogItem, ...]:
+    """A provider's readiness catalog (data shipped in its folder; the default provider's)."""
+    from ..providers.base import get_provider  # the registry imports providers on first use
+
+    text = get_provider(provider).readiness_catalog()
     items = []
     for raw in yaml.safe_load(text)["items"]:
         verify = raw["verify"]
@@ -185,12 +182,17 @@ def evaluate_gate(
     *,
     evidence_rules: Mapping[str, Callable[[], tuple[bool, str]]] | None = None,
     today: date | None = None,
+    provider: str | None = None,
 ) -> GateReport:
-    """Evaluate the catalog. ``attestations`` are parameter-file entries (item, by, on, ...)."""
+    """Evaluate the catalog. ``attestations`` are parameter-file entries (item, by, on, ...).
+
+    Args:
+        provider: whose readiness catalogue (the default provider's when None).
+    """
     today = today or date.today()
     statuses = {c.check_id: c.status for c in checks}
     remedies = {c.check_id: c.remedy for c in checks if c.remedy}
-    catalog = load_catalog()
+    catalog = load_catalog(provider)
     known = {i.item_id for i in catalog}
     current: dict[str, Any] = {}
     expired: list[str] = []

@@ -1,38 +1,66 @@
 """Lifecycle reconstruction: from webhook events to each message's true state.
 
-The contract's rule: apply an outbound event only if its ``sequence`` is higher than the highest
-already applied for that message. Timestamps never order events. Retried deliveries (same event
+The common lifecycle model: QUEUED → SENT → DELIVERED | FAILED. A provider maps its event types
+onto it (:class:`LifecycleModel`, one per provider) and says how its events are ordered: by
+``sequence`` where it gives one (apply an outbound event only if its sequence is higher than the
+highest already applied for that message), by state rank otherwise. Either way a state never moves
+backwards, and timestamps never order events. Retried deliveries (same event
 id) count once; a lower-sequence event arriving late is recorded but never overrides. Inbound
 messages are new messages, grouped by conversation, never updates of an outbound one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from .events import INBOUND_EVENT, OUTBOUND_EVENTS, WebhookEvent
+from .events import WebhookEvent
 
 __all__ = [
-    "STATE_BY_EVENT",
+    "STATES",
     "STATE_RANK",
     "TERMINAL_STATES",
     "InboundConversation",
+    "LifecycleModel",
     "LifecycleSet",
     "MessageLifecycle",
+    "default_model",
     "reconstruct",
 ]
 
-STATE_BY_EVENT = {
-    "message.queued": "QUEUED",
-    "message.sent": "SENT",
-    "message.delivery": "DELIVERED",
-    "message.failed": "FAILED",
-}
+STATES = ("QUEUED", "SENT", "DELIVERED", "FAILED")
 TERMINAL_STATES = frozenset({"DELIVERED", "FAILED"})
 # A late event whose state ranks below the current one would move the message backwards.
 STATE_RANK = {"QUEUED": 1, "SENT": 2, "DELIVERED": 3, "FAILED": 3}
+
+
+@dataclass(frozen=True)
+class LifecycleModel:
+    """A provider's event types mapped onto the common states, and how its events are ordered."""
+
+    state_by_event: Mapping[str, str]
+    inbound_events: frozenset[str] = frozenset()
+    ordered_by: Literal["sequence", "rank"] = "sequence"
+    first_event: str = ""  # the event every message starts with (its absence is flagged)
+
+    @property
+    def outbound_events(self) -> tuple[str, ...]:
+        return tuple(self.state_by_event)
+
+    def state_of(self, event_type: str) -> str | None:
+        return self.state_by_event.get(event_type)
+
+    def event_of(self, state: str) -> str:
+        """The provider's event type that reports ``state`` (its first, if several do)."""
+        return next((t for t, s in self.state_by_event.items() if s == state), state.lower())
+
+
+def default_model() -> LifecycleModel:
+    """The default provider's model (``redcloud``), for callers that name no provider."""
+    from ..providers.base import get_provider  # the registry imports providers on first use
+
+    return get_provider().lifecycle
 
 
 @dataclass(frozen=True)
@@ -56,6 +84,7 @@ class MessageLifecycle:
     failure_reason: str | None = None
     # every event in arrival order, with what was decided and the state after it (for traces)
     journal: tuple[tuple[WebhookEvent, str, str | None], ...] = field(default=(), repr=False)
+    first_event: str = field(default="", repr=False)
 
     @property
     def is_terminal(self) -> bool:
@@ -82,7 +111,7 @@ class MessageLifecycle:
         if self.terminal_conflict:
             out.append("both delivered and failed were reported")
         if self.missing_queued:
-            out.append("no message.queued event received")
+            out.append(f"no {self.first_event or 'first'} event received")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,7 +150,7 @@ class LifecycleSet:
     unknown_event_types: dict[str, int] = field(default_factory=dict)
 
 
-def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
+def _build(message_id: str, events: list[WebhookEvent], model: LifecycleModel) -> MessageLifecycle:
     # One pass in arrival order; every event gets a decision, written to the journal.
     events.sort(key=lambda e: (e.arrival, e.received_at or ""))
     seen_ids: set[str] = set()
@@ -144,9 +173,25 @@ def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
             continue
         seen_ids.add(event.event_id)
         unique.append(event)
-        event_state = STATE_BY_EVENT[event.event_type]
+        event_state = model.state_by_event[event.event_type]
         first_seen.setdefault(event_state, event.received_at)
         external_reference = external_reference or event.external_reference
+        if model.ordered_by == "rank":
+            # No sequence from this provider: a higher-ranked state is newer; never go backwards.
+            rank = STATE_RANK[event_state]
+            if rank > current_rank:
+                state, current_rank = event_state, rank
+                applied.append(event.event_id)
+                journal.append((event, f"applied: {event_state}", state))
+            else:
+                out_of_order += 1
+                regressions += rank < current_rank
+                journal.append((event, "ranks at or below the current state: "
+                                + ("would move the state backwards, refused" if rank < current_rank
+                                   else "recorded, not applied"), state))  # fmt: skip
+            if event_state == "FAILED":
+                failure_code, failure_reason = event.failure_code, event.failure_reason
+            continue
         seq = event.sequence if event.sequence is not None else 0
         if seq in sequences:
             duplicates += 1  # same sequence under another event id: a provider-side duplicate
@@ -188,24 +233,32 @@ def _build(message_id: str, events: list[WebhookEvent]) -> MessageLifecycle:
         failure_code=failure_code,
         failure_reason=failure_reason,
         journal=tuple(journal),
+        first_event=model.first_event,
     )
 
 
-def reconstruct(events: Iterable[WebhookEvent]) -> LifecycleSet:
-    """Rebuild every message's lifecycle from events in any order, with any duplication."""
+def reconstruct(
+    events: Iterable[WebhookEvent], model: LifecycleModel | None = None
+) -> LifecycleSet:
+    """Rebuild every message's lifecycle from events in any order, with any duplication.
+
+    Args:
+        model: the provider's lifecycle model (the default provider's when None).
+    """
+    model = model or default_model()
     outbound: dict[str, list[WebhookEvent]] = {}
     inbound: dict[str, list[WebhookEvent]] = {}
     unknown: dict[str, int] = {}
     for event in events:
-        if event.event_type in OUTBOUND_EVENTS and event.message_id:
+        if event.event_type in model.state_by_event and event.message_id:
             outbound.setdefault(event.message_id, []).append(event)
-        elif event.event_type == INBOUND_EVENT:
+        elif event.event_type in model.inbound_events:
             key = event.conversation_id or event.message_id or event.event_id
             inbound.setdefault(key, []).append(event)
         else:
             unknown[event.event_type] = unknown.get(event.event_type, 0) + 1
     return LifecycleSet(
-        messages={mid: _build(mid, evs) for mid, evs in outbound.items()},
+        messages={mid: _build(mid, evs, model) for mid, evs in outbound.items()},
         conversations={
             cid: InboundConversation(cid, tuple(sorted(evs, key=lambda e: e.arrival)))
             for cid, evs in inbound.items()

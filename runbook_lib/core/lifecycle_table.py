@@ -19,8 +19,7 @@ import numpy as np
 import polars as pl
 
 from .allocator import release_free_heap
-from .events import INBOUND_EVENT, OUTBOUND_EVENTS
-from .lifecycle import STATE_RANK
+from .lifecycle import STATE_RANK, STATES, LifecycleModel, default_model
 
 __all__ = ["LifecycleTable", "audit_lifecycles"]
 
@@ -76,6 +75,7 @@ def audit_lifecycles(
     *,
     as_of: datetime | None = None,
     stuck_after: timedelta = timedelta(minutes=15),
+    model: LifecycleModel | None = None,
 ) -> LifecycleTable:
     """Reconstruct every message in ``events`` (the :data:`~runbook_lib.sources.EVENT_SCHEMA` model).
 
@@ -83,20 +83,23 @@ def audit_lifecycles(
         as_of: "now" for the stuck test (default: the latest event received, so an old window
             is judged as of its own end, not of today).
         stuck_after: a message not in a final state with no event for longer than this is stuck.
+        model: the provider's lifecycle model (the default provider's when None).
     """
+    model = model or default_model()
+    outbound_events, inbound_events = list(model.outbound_events), sorted(model.inbound_events)
     lf = events.lazy()
     total = lf.select(pl.len()).collect().item()
     if as_of is None:
         latest = lf.select(pl.col("received_at").max()).collect().item()
         as_of = latest or datetime.now(UTC)
     outbound = lf.filter(
-        pl.col("event_type").is_in(OUTBOUND_EVENTS) & pl.col("message_id").is_not_null()
+        pl.col("event_type").is_in(outbound_events) & pl.col("message_id").is_not_null()
     ).select(
         "event_id", "event_type", "message_id", "external_reference", "number_id", "sequence",
         "received_at", "occurred_at", "delivery_count", "arrival", "failure_code", "failure_reason",
     )  # fmt: skip
     conversations = (
-        lf.filter(pl.col("event_type") == INBOUND_EVENT)
+        lf.filter(pl.col("event_type").is_in(inbound_events))
         .with_columns(
             pl.coalesce("conversation_id", "message_id", "event_id").alias("conversation_id")
         )
@@ -110,13 +113,15 @@ def audit_lifecycles(
         .sort("first_received_at")
     )
     unknown = (
-        lf.filter(~pl.col("event_type").is_in([*OUTBOUND_EVENTS, INBOUND_EVENT]))
+        lf.filter(~pl.col("event_type").is_in([*outbound_events, *inbound_events]))
         .group_by("event_type")
         .len()
     )
     # Before the messages: what these reads hold is then free again when the big arrays exist.
     conversations_df, unknown_df = pl.collect_all([conversations, unknown], engine="streaming")
-    messages_df = _messages(outbound, rows=int(total), as_of=as_of, stuck_after=stuck_after)
+    messages_df = _messages(
+        outbound, rows=int(total), as_of=as_of, stuck_after=stuck_after, model=model
+    )
     return LifecycleTable(
         messages=messages_df,
         conversations=conversations_df,
@@ -127,17 +132,18 @@ def audit_lifecycles(
     )
 
 
-_STATE_CODE = {"message.queued": 0, "message.sent": 1, "message.delivery": 2, "message.failed": 3}
-_STATES = ("QUEUED", "SENT", "DELIVERED", "FAILED")
+_STATES = STATES  # a state's code is its index here
 _RANK_BY_CODE = np.array([STATE_RANK[s] for s in _STATES], dtype=np.int8)
 _NO_TIME_MIN, _NO_TIME_MAX = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 
 
-def _state_code() -> pl.Expr:
-    """event_type → 0..3. A when/then chain, not replace_strict: that one stops the streaming
-    engine, and the ids' text would then be read whole instead of batch by batch."""
-    expr = pl.when(pl.col("event_type") == "message.queued").then(pl.lit(0, dtype=pl.Int8))
-    for event_type, code in list(_STATE_CODE.items())[1:]:
+def _state_code(model: LifecycleModel) -> pl.Expr:
+    """event_type → 0..3 (the state's index in STATES), from the provider's model. A when/then
+    chain, not replace_strict: that one stops the streaming engine, and the ids' text would then
+    be read whole instead of batch by batch."""
+    codes = [(t, _STATES.index(s)) for t, s in model.state_by_event.items()]
+    expr = pl.when(pl.col("event_type") == codes[0][0]).then(pl.lit(codes[0][1], dtype=pl.Int8))
+    for event_type, code in codes[1:]:
         expr = expr.when(pl.col("event_type") == event_type).then(pl.lit(code, dtype=pl.Int8))
     return expr.otherwise(None)
 
@@ -202,7 +208,12 @@ _TEXT_ROWS = ("message_row", "reference_row", "number_row", "failed_row")
 
 
 def _messages(
-    outbound: pl.LazyFrame, *, rows: int, as_of: datetime, stuck_after: timedelta
+    outbound: pl.LazyFrame,
+    *,
+    rows: int,
+    as_of: datetime,
+    stuck_after: timedelta,
+    model: LifecycleModel,
 ) -> pl.DataFrame:
     """One row per message. Only numbers are held for every event (hashes of the ids, codes,
     epochs); messages are worked in partitions by hash (all of a message's events share one), and
@@ -212,7 +223,7 @@ def _messages(
         pl.col("message_id").hash(seed=2).alias("_h2"),
         pl.col("event_id").hash(seed=3).alias("_eh"),
         pl.col("sequence").fill_null(0).alias("_seq"),
-        _state_code().alias("_state"),
+        _state_code(model).alias("_state"),
         pl.col("received_at").dt.epoch("us").fill_null(_NO_TIME_MIN).alias("_received"),
         pl.col("delivery_count").fill_null(1).cast(pl.Int32).alias("_deliveries"),
         "arrival",

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ParameterError
 
@@ -46,7 +54,8 @@ _FIXES = {
     "allowlist": "list the E.164 test destinations you own, e.g. ['+15005550001'].",
     "webhook_override": "use 'none' (no override), 'any' (an enabled override) or the exact URL.",
     "expect": "use one of: delivered, failed, sent, queued.",
-    "kind": "use receiver_sqlite (the reference receiver's store).",
+    "kind": "use receiver_sqlite (the reference receiver's store), jsonl, parquet or sql; "
+    "for provider.kind a registered provider (redcloud).",
 }
 
 _SECRET_HINT = (
@@ -60,8 +69,16 @@ class _Strict(BaseModel):
 
 
 class ProviderParameters(_Strict):
-    """Where the provider is and who we are to it."""
+    """Which provider, where it is, and who we are to it.
 
+    ``kind`` names a registered provider (``redcloud`` by default, so files without it keep
+    working); ``sandbox: true`` says the target is the provider's contract sandbox — the only way
+    the runbook learns it (it never probes a URL to find out), and what enables the drills and
+    fault profiles that need provider-side control.
+    """
+
+    kind: str = "redcloud"
+    sandbox: bool = False
     base_url: str
     token_url: str | None = None
     client_id: str = Field(min_length=1)
@@ -79,6 +96,17 @@ class ProviderParameters(_Strict):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from ..providers.base import REGISTRY  # names only; no provider is imported here
+
+        if value not in REGISTRY:
+            raise ValueError(
+                f"{value!r} is not a registered provider (one of: {', '.join(sorted(REGISTRY))})"
+            )
+        return value
 
     @field_validator("client_secret_env")
     @classmethod
@@ -276,13 +304,12 @@ class RunbookParameters(_Strict):
 
     @field_validator("fault_profile")
     @classmethod
-    def _faults(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            from ..providers.redcloud.sandbox.faults import (
-                FaultProfile,  # validation only; applied by the run
-            )
+    def _faults(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        provider = info.data.get("provider")
+        if value is not None and provider is not None:
+            from ..providers.base import get_provider  # validation only; applied by the run
 
-            FaultProfile.from_dict(value)
+            get_provider(provider.kind).sandbox().fault_profile.from_dict(value)
         return value
 
     @model_validator(mode="after")
@@ -297,7 +324,7 @@ class RunbookParameters(_Strict):
             raise ValueError("numbers lists the same number_id twice")
         from .gate import load_catalog
 
-        known = {i.item_id for i in load_catalog()}
+        known = {i.item_id for i in load_catalog(self.provider.kind)}
         unknown = sorted({a.item for a in self.attestations} - known)
         if unknown:
             raise ValueError(

@@ -9,16 +9,47 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ..providers.redcloud.client import RedCloudClient
 from ..security.privacy import mask_phone
 from .checks import Check
 from .errors import ProviderError, RunbookError, SendPolicyError
 from .ledger import SendLedger
 from .lifecycle import MessageLifecycle
 
-__all__ = ["SendOutcome", "SentMessage", "controlled_send", "idempotency_key_for", "prove_replay"]
+__all__ = [
+    "Acceptance",
+    "SendOutcome",
+    "Sender",
+    "SentMessage",
+    "controlled_send",
+    "idempotency_key_for",
+    "prove_replay",
+]
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """A provider's answer to a send: accepted into its queue (not delivered), and how."""
+
+    message_id: str | None
+    external_reference: str | None
+    status: str | None
+    accepted_at: str | None
+    http_status: int
+    request_id: str | None
+    request_ids: tuple[str, ...] = ()
+    attempts: int = 1
+    replayed: bool = False
+    #: what this provider answers a good send with (the check compares against it)
+    expected_http_status: int = 202
+    expected_status: str = "QUEUED"
+
+
+class Sender(Protocol):
+    """A provider client that can make the controlled send (the key goes in its header)."""
+
+    def send(self, payload: dict[str, Any], *, idempotency_key: str) -> Acceptance: ...
 
 
 def idempotency_key_for(environment: str, run_id: str, step: str) -> str:
@@ -67,7 +98,7 @@ class SendOutcome:
 
 
 def controlled_send(
-    client: RedCloudClient,
+    client: Sender,
     ledger: SendLedger,
     *,
     run_id: str,
@@ -100,7 +131,7 @@ def controlled_send(
         entry = ledger.reserve(run_id, step, key, payload)
         message.resumed = entry.answered or entry.attempts > 0
         ledger.record_attempt(run_id, step)
-        result = client.send_message(entry.request, idempotency_key=entry.idempotency_key)
+        result = client.send(entry.request, idempotency_key=entry.idempotency_key)
     except RunbookError as exc:
         if isinstance(exc, ProviderError) and exc.status is not None:
             ledger.record_response(
@@ -123,29 +154,28 @@ def controlled_send(
             ),
             message,
         )
-    data = result.data
-    message.message_id = data.get("messageId") if isinstance(data.get("messageId"), str) else None
-    message.external_reference = data.get("externalReference") or payload.get("externalReference")
+    message.message_id = result.message_id
+    message.external_reference = result.external_reference or payload.get("externalReference")
     message.accepted_request_id = result.request_id
-    message.accepted_at = data.get("acceptedAt")
-    message.status = data.get("status")
+    message.accepted_at = result.accepted_at
+    message.status = result.status
     message.request_ids = list(result.request_ids)
     ledger.record_response(
         run_id,
         step,
-        status=result.status,
+        status=result.http_status,
         message_id=message.message_id,
         external_reference=message.external_reference,
         request_id=result.request_id,
     )
     problems = []
-    if result.status != 202:
-        problems.append(f"status {result.status}, expected 202")
-    if message.status != "QUEUED":
-        problems.append(f"status field {message.status!r}, expected 'QUEUED'")
+    if result.http_status != result.expected_http_status:
+        problems.append(f"status {result.http_status}, expected {result.expected_http_status}")
+    if message.status != result.expected_status:
+        problems.append(f"status field {message.status!r}, expected {result.expected_status!r}")
     if not message.message_id:
         problems.append("no messageId in the answer")
-    if data.get("externalReference") != payload.get("externalReference"):
+    if result.external_reference != payload.get("externalReference"):
         problems.append("externalReference not echoed")
     evidence = {
         "messageId": message.message_id,
@@ -187,16 +217,14 @@ def controlled_send(
     )
 
 
-def prove_replay(
-    client: RedCloudClient, ledger: SendLedger, *, run_id: str, message: SentMessage
-) -> Check:
+def prove_replay(client: Sender, ledger: SendLedger, *, run_id: str, message: SentMessage) -> Check:
     """Repeat the ledger's request with its key; the same messageId must come back."""
     title = "Same key replays, no second message"
     entry = ledger.entry(run_id, message.step)
     if entry is None:
         return Check("send.replay", title, "SKIP", "the send step is not in the ledger")
     try:
-        result = client.send_message(entry.request, idempotency_key=entry.idempotency_key)
+        result = client.send(entry.request, idempotency_key=entry.idempotency_key)
     except RunbookError as exc:
         return Check(
             "send.replay",
@@ -208,11 +236,11 @@ def prove_replay(
             remedy=exc.remedy or None,
         )
     message.replay_request_id = result.request_id
-    same = result.data.get("messageId") == message.message_id
+    same = result.message_id == message.message_id
     evidence = {
         "firstMessageId": message.message_id,
-        "replayMessageId": result.data.get("messageId"),
-        "status": result.status,
+        "replayMessageId": result.message_id,
+        "status": result.http_status,
         "idempotentReplayedHeader": result.replayed,
     }
     if not same:
@@ -220,7 +248,7 @@ def prove_replay(
             "send.replay",
             title,
             "FAIL",
-            f"the same key returned {result.data.get('messageId')} instead of {message.message_id}: "
+            f"the same key returned {result.message_id} instead of {message.message_id}: "
             "the provider may have sent a second message",
             evidence=evidence,
             request_ids=result.request_ids,
@@ -231,7 +259,7 @@ def prove_replay(
         "send.replay",
         title,
         "PASS" if result.replayed else "WARN",
-        f"{result.status} with the same messageId {message.message_id}{note}",
+        f"{result.http_status} with the same messageId {message.message_id}{note}",
         evidence=evidence,
         request_ids=result.request_ids,
         remedy=None

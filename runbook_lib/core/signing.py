@@ -1,4 +1,4 @@
-"""Standard Webhooks v1 signatures, as Red Cloud uses them.
+"""Standard Webhooks v1 signatures (Red Cloud and Onyx sign their webhooks this way).
 
 ``webhook-signature`` is ``v1,<base64 HMAC-SHA256>`` of ``"{id}.{timestamp}.{raw body}"``, keyed
 with the base64-decoded part of a ``whsec_`` secret; several space-separated signatures appear
@@ -19,7 +19,9 @@ from collections.abc import Mapping, Sequence
 from .errors import WebhookVerificationError
 
 __all__ = [
+    "STANDARD_WEBHOOKS",
     "TIMESTAMP_TOLERANCE_SECONDS",
+    "StandardWebhooks",
     "generate_webhook_secret",
     "sign_webhook",
     "signed_headers",
@@ -137,3 +139,38 @@ def verify_webhook(
     raise WebhookVerificationError(
         "no signature matches the raw body with the configured secret.", code="invalid_signature"
     )
+
+
+class StandardWebhooks:
+    """The Standard Webhooks scheme as a :class:`~runbook_lib.providers.base.SignatureScheme`."""
+
+    name = "standard-webhooks"
+    headers = ("webhook-id", "webhook-timestamp", "webhook-signature")
+    tolerance = TIMESTAMP_TOLERANCE_SECONDS
+
+    def sign(
+        self,
+        secrets: str | Sequence[str],
+        msg_id: str,
+        body: bytes,
+        *,
+        timestamp: int | None = None,
+    ) -> dict[str, str]:
+        return signed_headers(secrets, msg_id, body, timestamp=timestamp)
+
+    def verify(
+        self,
+        secrets: str | Sequence[str],
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        now: float | None = None,
+        tolerance: int = TIMESTAMP_TOLERANCE_SECONDS,
+    ) -> str:
+        return verify_webhook(secrets, headers, body, now=now, tolerance=tolerance)
+
+    def generate_secret(self) -> str:
+        return generate_webhook_secret()
+
+
+STANDARD_WEBHOOKS = StandardWebhooks()

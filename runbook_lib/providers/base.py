@@ -50,28 +50,41 @@ __all__ = [
 
 @runtime_checkable
 class SignatureScheme(Protocol):
-    """How a provider signs its webhooks, so the receiver, the probe and drills can verify and sign."""
+    """How a provider signs its webhooks: the receiver and the probe verify, drills and sandboxes sign.
+
+    Standard Webhooks (Red Cloud, Onyx): :class:`runbook_lib.core.signing.StandardWebhooks`;
+    SendAPI signs the body only (``X-SendAPI-Signature``) and brings its own scheme.
+    """
 
     name: str
-    #: header names a signed request carries (for the receiver's and the probe's messages)
-    headers: tuple[str, ...]
+    headers: tuple[str, ...]  # the header names a signed delivery carries
+    tolerance: int  # seconds of clock difference accepted on a timestamp
 
     def sign(
-        self, body: bytes, secret: str, *, msg_id: str | None = None, timestamp: int | None = None
+        self,
+        secrets: str | Sequence[str],
+        msg_id: str,
+        body: bytes,
+        *,
+        timestamp: int | None = None,
     ) -> dict[str, str]:
-        """The headers that sign ``body`` with ``secret``."""
+        """The headers of one delivery of ``body`` (several secrets: a rotation-style list)."""
         ...
 
     def verify(
         self,
-        body: bytes,
+        secrets: str | Sequence[str],
         headers: Mapping[str, str],
-        secrets: Sequence[str],
+        body: bytes,
         *,
-        tolerance: int = ...,
         now: float | None = None,
+        tolerance: int = ...,
     ) -> str:
-        """Verify ``body`` against ``headers``; returns the message id, raises WebhookVerificationError."""
+        """The delivery's id when ``body`` is signed by one of ``secrets``.
+
+        Raises:
+            WebhookVerificationError: with a ``code`` saying what is wrong.
+        """
         ...
 
     def generate_secret(self) -> str:
@@ -95,6 +108,8 @@ class ProviderClient(Protocol):
 class StepResult:
     """A provider step's checks, the typed resource it read, and what the report shows with them."""
 
+    step: str  # the step's id in the report (and the previous report's)
+    title: str
     checks: tuple[Check, ...]
     resource: Any = None
     tables: tuple[Any, ...] = ()
@@ -115,51 +130,103 @@ class SandboxKit:
 
 @runtime_checkable
 class Provider(Protocol):
-    """One messaging provider behind the runbook."""
+    """One messaging provider behind the runbook (Red Cloud: ``providers/redcloud/provider.py``)."""
 
     kind: str  # the registry name, ``provider.kind`` in a parameter file
     title: str  # for people: "Red Cloud"
-    signature: SignatureScheme
-    lifecycle: LifecycleModel
-    #: the go-live steps this provider adds to the common ones, in notebook order
-    drills: tuple[str, ...]
+    identity_name: str  # what its identity call is called ("whoami", "account", "me")
+    sender_label: str  # what a sending identity is called ("numberId", "sender id", ...)
+    support_note: str  # what to quote to its support (the go-live's handoff step)
+    signature: SignatureScheme  # how its webhooks are signed
+    lifecycle: LifecycleModel  # its event types → the common states; ordered by sequence or rank
+    drills: tuple[str, ...]  # the drills it supports, in order (its own or runbooks.drills')
 
+    # -- credentials → an authenticated client ---------------------------------------------------
     def build_client(
-        self, params: RunbookParameters, *, environ: Mapping[str, str] | None, sleep: Callable
+        self,
+        params: RunbookParameters,
+        *,
+        environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = ...,
     ) -> ProviderClient:
-        """Credentials (named in the parameter file, read from the environment) → a client."""
+        """The credential named in the parameter file, read from the environment → a client.
+
+        Raises:
+            MissingSecretError: the credential's environment variable is unset.
+        """
         ...
 
-    def required_scopes(self) -> tuple[str, ...]: ...
+    def credential_env(self, params: RunbookParameters) -> str:
+        """The environment variable that holds the credential (named in reports, never shown)."""
+        ...
 
+    def required_scopes(self) -> tuple[str, ...]:
+        """Scopes the runbook needs on its token (empty when the provider has none)."""
+        ...
+
+    # -- the go-live steps that speak the provider's API -----------------------------------------
     def identity_step(self, client: Any, params: RunbookParameters) -> StepResult:
-        """Who the credentials are (whoami / account / me), as a typed resource and checks."""
+        """Who the credentials are (whoami / account / me): a typed resource and its checks."""
         ...
+
+    def skipped_identity(self, reason: str) -> StepResult: ...
 
     def senders_step(self, client: Any, params: RunbookParameters, identity: Any) -> StepResult:
         """The sender inventory (numbers, sender ids, sessions, domains) and its checks."""
         ...
 
-    def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
-        """The controlled send's request body."""
-        ...
+    def skipped_senders(self, reason: str) -> StepResult: ...
 
     def sender_check_id(self, params: RunbookParameters) -> str:
-        """The check id whose failure blocks the controlled send (the sending identity's)."""
+        """The check whose failure blocks the controlled send (the sending identity's)."""
         ...
 
+    def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
+        """The controlled send's request body (the client adds the idempotency header)."""
+        ...
+
+    def evidence_rules(self, request_log: list[Any]) -> dict[str, Callable[[], tuple[bool, str]]]:
+        """The readiness catalogue's ``evidence`` rules over this run's requests."""
+        ...
+
+    def context_snapshot(self, identity: Any, senders: Any) -> dict[str, Any]:
+        """The provider-side context drift is computed on (stored in ``summary.json``)."""
+        ...
+
+    def audit_context_step(self, client: Any, params: RunbookParameters) -> StepResult:
+        """The incident audit's read-only context (API health, webhook state, senders)."""
+        ...
+
+    # -- events -----------------------------------------------------------------------------------
     def event_from_envelope(
         self, envelope: Mapping[str, Any] | str | bytes, **fields: Any
     ) -> WebhookEvent:
-        """One raw webhook envelope → the common event model."""
+        """One raw webhook envelope → the common event model.
+
+        Raises:
+            ValueError: not an envelope of this provider.
+        """
+        ...
+
+    def probe_envelope(self, event_type: str, **fields: Any) -> dict[str, Any]:
+        """A marked test envelope (the probe and the signature drill send these)."""
+        ...
+
+    # -- drills, readiness, sandbox, front door ----------------------------------------------------
+    def drill_functions(self) -> Mapping[str, Callable[[Any], Check]]:
+        """The provider's own drills by name (the rest of ``drills`` are common ones)."""
         ...
 
     def readiness_catalog(self) -> str:
-        """The readiness catalogue (YAML text) this provider's go-live is gated on."""
+        """The readiness catalogue (YAML text) its go-live is gated on."""
         ...
 
     def sandbox(self) -> SandboxKit:
-        """The provider's contract sandbox."""
+        """Its contract sandbox."""
+        ...
+
+    def public(self) -> Mapping[str, Any]:
+        """Types ``runbook_lib`` re-exports for this provider (the default provider's only)."""
         ...
 
 

@@ -29,7 +29,8 @@ from starlette.routing import Route
 
 from ..core.errors import WebhookVerificationError
 from ..core.serving import BackgroundServer
-from ..core.signing import TIMESTAMP_TOLERANCE_SECONDS, verify_webhook
+from ..core.signing import STANDARD_WEBHOOKS, TIMESTAMP_TOLERANCE_SECONDS
+from ..providers.base import Provider, SignatureScheme, get_provider
 from ..security.secrets import secret_from_env
 from .store import EventStore
 
@@ -53,15 +54,21 @@ class _Refused(Exception):
 
 
 def _check(
-    keys: Sequence[str], headers: Mapping[str, str], body: bytes, tolerance: int
+    keys: Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    tolerance: int,
+    scheme: SignatureScheme = STANDARD_WEBHOOKS,
 ) -> dict[str, Any]:
-    """Verify the signature on the raw body, then the envelope; the parsed envelope.
+    """Verify the signature on the raw body (the provider's scheme), then the envelope.
+
+    Returns the parsed envelope.
 
     Raises:
         _Refused: the delivery is answered with this 4xx.
     """
     try:
-        verify_webhook(keys, headers, body, tolerance=tolerance)
+        scheme.verify(keys, headers, body, tolerance=tolerance)
     except WebhookVerificationError as exc:
         reason = exc.code or "invalid_signature"
         raise _Refused(401 if reason == "invalid_signature" else 400, reason) from exc
@@ -130,12 +137,16 @@ def create_receiver_app(
     tolerance: int = TIMESTAMP_TOLERANCE_SECONDS,
     path: str = WEBHOOK_PATH,
     noop_path: str | None = None,
+    provider: Provider | None = None,
 ) -> Starlette:
-    """A Starlette app that receives Red Cloud webhooks into ``store``.
+    """A Starlette app that receives a provider's webhooks into ``store``.
 
-    ``noop_path`` (off by default; benchmarks only) adds a route that verifies exactly like
-    ``path`` and answers 200 without storing anything, so a benchmark can isolate the durable write.
+    The provider (the default one when None) says how deliveries are signed (its
+    :class:`~runbook_lib.providers.base.SignatureScheme`). ``noop_path`` (off by default;
+    benchmarks only) adds a route that verifies exactly like ``path`` and answers 200 without
+    storing anything, so a benchmark can isolate the durable write.
     """
+    scheme = (provider or get_provider()).signature
     keys = [secrets] if isinstance(secrets, str) else list(secrets)
     if not keys or not all(keys):
         raise ValueError("the receiver needs at least one signing secret")
@@ -145,7 +156,7 @@ def create_receiver_app(
         body = await request.body()
         webhook_id = request.headers.get("webhook-id")
         try:
-            envelope = _check(keys, request.headers, body, tolerance)
+            envelope = _check(keys, request.headers, body, tolerance, scheme)
         except _Refused as refused:
             await stored.wait(
                 store.submit_rejection(
@@ -166,7 +177,7 @@ def create_receiver_app(
     async def noop(request: Request) -> JSONResponse:
         body = await request.body()
         try:
-            _check(keys, request.headers, body, tolerance)
+            _check(keys, request.headers, body, tolerance, scheme)
         except _Refused as refused:
             return _reject(refused.status, refused.reason)
         return JSONResponse({"status": "accepted"})
@@ -190,6 +201,7 @@ class ReceiverConfig:
     db_path: Path = Path("state/receiver-events.sqlite")
     secret_env: str = "REDCLOUD_WEBHOOK_SECRET"
     path: str = WEBHOOK_PATH
+    provider: str | None = None  # a registered provider's name; the default provider when None
 
 
 def build_receiver(config: ReceiverConfig, environ: Mapping[str, str] | None = None) -> Starlette:
@@ -201,8 +213,12 @@ def build_receiver(config: ReceiverConfig, environ: Mapping[str, str] | None = N
     env = dict(os.environ if environ is None else environ)
     secret = secret_from_env(config.secret_env, purpose="webhook signing secret", environ=env)
     # Several space-separated secrets: accept either while a rotation is under way.
+    provider = get_provider(config.provider)
     return create_receiver_app(
-        secrets=secret.reveal().split(), store=EventStore(config.db_path), path=config.path
+        secrets=secret.reveal().split(),
+        store=EventStore(config.db_path, parse=provider.event_from_envelope),
+        path=config.path,
+        provider=provider,
     )
 
 
@@ -218,11 +234,17 @@ class RunningReceiver:
 
 @contextlib.contextmanager
 def run_receiver(
-    *, db_path: str | Path, secrets: Sequence[str] | str, port: int = 0, path: str = WEBHOOK_PATH
+    *,
+    db_path: str | Path,
+    secrets: Sequence[str] | str,
+    port: int = 0,
+    path: str = WEBHOOK_PATH,
+    provider: Provider | None = None,
 ) -> Iterator[RunningReceiver]:
     """Serve a receiver on 127.0.0.1 (a free port by default) until the block ends."""
-    store = EventStore(db_path)
-    app = create_receiver_app(secrets=secrets, store=store, path=path)
+    provider = provider or get_provider()
+    store = EventStore(db_path, parse=provider.event_from_envelope)
+    app = create_receiver_app(secrets=secrets, store=store, path=path, provider=provider)
     server = BackgroundServer(app, port=port, name="receiver")
     server.start()
     try:

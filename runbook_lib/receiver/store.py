@@ -22,6 +22,7 @@ import functools
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from ..core.events import WebhookEvent, event_from_envelope
+from ..core.events import WebhookEvent
+from ..providers.base import get_provider
 
 __all__ = ["MAX_BATCH", "EventStore"]
 
@@ -182,8 +184,12 @@ class EventStore:
     (so a store opened only to read starts no thread). :meth:`close` flushes what is queued.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, parse: Callable[..., WebhookEvent] | None = None
+    ) -> None:
         self.path = Path(path)
+        # the provider's envelope → event model (the default provider's when None)
+        self._parse = parse or get_provider().event_from_envelope
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
@@ -232,7 +238,7 @@ class EventStore:
         at = received_at or _now()
         try:
             text = body.decode("utf-8")
-            event = event_from_envelope(text if envelope is None else envelope)
+            event = self._parse(text if envelope is None else envelope)
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             failed: Future[str] = Future()
             failed.set_exception(exc)
@@ -332,7 +338,7 @@ class EventStore:
                 f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY first_arrival", args
             ).fetchall()
         return [
-            event_from_envelope(raw, received_at=at, delivery_count=count, arrival=arrival)
+            self._parse(raw, received_at=at, delivery_count=count, arrival=arrival)
             for raw, at, count, arrival in rows
         ]
 

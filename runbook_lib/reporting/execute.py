@@ -11,18 +11,27 @@ import json
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from ..core.checks import Check, Verdict
-from ..core.rendering import badge, esc
 from ..security.leakguard import SecretChannel, scan_and_redact
 from ..security.secrets import REGISTRY
-from .recorder import EVIDENCE_FILE, REPORT_DIR_ENV, write_json_atomic
+from .html import write_html
+from .recorder import EVIDENCE_FILE, REPORT_DIR_ENV
+from .summary import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_NOTEBOOK_ERROR,
+    EXIT_OK,
+    EXIT_SECRET_LEAK,
+    NOTEBOOK_FILE,
+    SUMMARY_SCHEMA_VERSION,
+    Summary,
+)
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -36,11 +45,6 @@ __all__ = [
     "new_report_dir",
     "write_config_error_report",
 ]
-
-SUMMARY_SCHEMA_VERSION = 1
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_NOTEBOOK_ERROR, EXIT_BAD_INPUT, EXIT_SECRET_LEAK = 0, 1, 2, 3, 4
-
-NOTEBOOK_FILE, HTML_FILE, SUMMARY_FILE = "report.ipynb", "report.html", "summary.json"
 
 
 def new_report_dir(root: Path, kind: str, environment: str, *, now: datetime | None = None) -> Path:
@@ -57,12 +61,15 @@ class NotebookRun:
     """How the papermill execution ended."""
 
     report_dir: Path
-    summary: dict[str, Any]
-    exit_code: int
+    summary: Summary
+
+    @property
+    def exit_code(self) -> int:
+        return self.summary.exit_code
 
     @property
     def outcome(self) -> str:
-        return str(self.summary["outcome"])
+        return self.summary.outcome
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -86,154 +93,6 @@ def _failed_cell(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
                     "message": str(output.get("evalue", ""))[:500],
                 }
     return None
-
-
-def _summary(
-    *,
-    kind: str,
-    environment: str,
-    run_id: str | None,
-    started: datetime,
-    evidence: dict[str, Any],
-    failed_cell: dict[str, Any] | None,
-    error: str | None,
-    exit_code: int,
-    outcome: str,
-) -> dict[str, Any]:
-    checks = [c for step in evidence.get("steps", []) for c in step.get("checks", [])]
-    facts = evidence.get("facts", {})
-    return {
-        "schemaVersion": SUMMARY_SCHEMA_VERSION,
-        "kind": kind,
-        "environment": environment,
-        "runId": run_id or evidence.get("runId"),
-        "startedAt": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "finishedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "outcome": outcome,
-        "exitCode": exit_code,
-        "counts": {
-            s: sum(1 for c in checks if c["status"] == s) for s in ("PASS", "FAIL", "WARN", "SKIP")
-        },
-        "checks": checks,
-        "steps": [
-            {"step": s["step"], "title": s["title"], "status": s["status"]}
-            for s in evidence.get("steps", [])
-        ],
-        "messages": facts.get("messages", []),
-        "requestIds": facts.get("requestIds", []),
-        "gate": _gate_summary(facts.get("gate")),
-        "snapshot": facts.get("snapshot"),
-        "changes": facts.get("changes"),
-        "failureDomain": facts.get("failureDomain"),
-        "status": facts.get("status"),
-        "window": facts.get("window"),
-        "failedCell": failed_cell,
-        "error": error,
-        "artifacts": {"notebook": NOTEBOOK_FILE, "html": HTML_FILE, "summary": SUMMARY_FILE},
-    }
-
-
-def _gate_summary(gate: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The release gate in the summary: verdict, counts and what is still to do (not every row)."""
-    if not gate:
-        return None
-    keep = ("verdict", "counts", "blockingUnmet", "missingAttestations", "expiredAttestations",
-            "rehearsalAttestations")  # fmt: skip
-    return {k: gate.get(k) for k in keep}
-
-
-def _gate_html(gate: dict[str, Any] | None) -> str:
-    if not gate:
-        return ""
-    lines = [f"<p style='margin:0 0 6px 0'>Release gate: {badge(gate['verdict'])} "
-             + esc(", ".join(f"{n} {s}" for s, n in sorted(gate.get("counts", {}).items())))
-             + "</p>"]  # fmt: skip
-    if gate.get("blockingUnmet"):
-        items = "".join(
-            f"<li><b>{esc(i['id'])}</b> — {esc(i.get('todo') or '')}</li>"
-            for i in gate["blockingUnmet"]
-        )
-        lines.append(
-            f"<div><b>To do before go-live:</b><ul style='margin:2px 0'>{items}</ul></div>"
-        )
-    if gate.get("rehearsalAttestations"):
-        lines.append(
-            "<p style='margin:0 0 6px 0;color:#9a6700'><b>Rehearsal attestations</b> (not real "
-            "confirmations, for the sandbox only): "
-            + esc(", ".join(gate["rehearsalAttestations"]))
-            + "</p>"
-        )
-    return "".join(lines)
-
-
-def _verdict_html(summary: dict[str, Any]) -> str:
-    checks = tuple(
-        Check(
-            c["id"],
-            c["title"],
-            c["status"],
-            c["summary"],
-            c.get("evidence", {}),
-            tuple(c.get("requestIds", [])),
-            c.get("remedy"),
-        )
-        for c in summary["checks"]
-    )
-    error = summary.get("error")
-    failed = summary.get("failedCell")
-    if failed:
-        error = (
-            f"cell {failed['cellIndex']} (section “{failed.get('section') or '?'}”) raised "
-            f"{failed['error']}: {failed['message']}"
-        )
-    verdict = Verdict(
-        run_id=summary.get("runId") or "-",
-        environment=summary["environment"],
-        checks=checks,
-        error=error,
-    )
-    title = summary["kind"].capitalize()
-    header = (
-        f"<h2 style='margin:0 0 4px 0'>{esc(title)} report — {esc(summary['environment'])}</h2>"
-        f"<p style='margin:0 0 8px 0;color:#57606a'>started {esc(summary['startedAt'])}, finished "
-        f"{esc(summary['finishedAt'])}, exit code {summary['exitCode']}, outcome "
-        f"<b>{esc(summary['outcome'])}</b></p>"
-    ) + _gate_html(summary.get("gate"))
-    return header + verdict._repr_html_() + "<hr>"
-
-
-def _write_html(report_dir: Path, summary: dict[str, Any]) -> None:
-    from nbconvert import HTMLExporter
-
-    nb_path = report_dir / NOTEBOOK_FILE
-    nb = nbformat.read(nb_path, as_version=4) if nb_path.exists() else nbformat.v4.new_notebook()
-    top = nbformat.v4.new_code_cell(source="")
-    top.outputs = [
-        nbformat.v4.new_output("display_data", data={"text/html": _verdict_html(summary)})
-    ]
-    nb.cells.insert(0, top)
-    exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-    )
-    body, _ = exporter.from_notebook_node(
-        nb, resources={"metadata": {"name": f"{summary['kind']} report"}}
-    )
-    (report_dir / HTML_FILE).write_text(body, encoding="utf-8")
-
-
-def _outcome(
-    evidence: dict[str, Any], failed_cell: dict[str, Any] | None, error: str | None
-) -> tuple[str, int]:
-    if failed_cell or error:
-        return "ERROR", EXIT_NOTEBOOK_ERROR
-    checks = [c for step in evidence.get("steps", []) for c in step.get("checks", [])]
-    if not checks:
-        return "ERROR", EXIT_NOTEBOOK_ERROR
-    if any(c["status"] == "FAIL" for c in checks):
-        return "FAIL", EXIT_CHECK_FAILED
-    if not evidence.get("facts", {}).get("verdict"):
-        return "ERROR", EXIT_NOTEBOOK_ERROR  # never reached its verdict cell
-    return "PASS", EXIT_OK
 
 
 def _kernel_manager_class() -> type:
@@ -296,56 +155,50 @@ def execute_report(
     evidence_path = report_dir / EVIDENCE_FILE
     evidence = json.loads(evidence_path.read_text()) if evidence_path.exists() else {}
     failed_cell = _failed_cell(nbformat.read(output, as_version=4)) if output.exists() else None
-    outcome, exit_code = _outcome(evidence, failed_cell, error)
-    summary = _summary(
+    summary = Summary.from_evidence(
+        evidence,
         kind=kind,
         environment=environment,
         run_id=run_id,
         started=started,
-        evidence=evidence,
         failed_cell=failed_cell,
         error=error,
-        exit_code=exit_code,
-        outcome=outcome,
     )
-    summary["durationSeconds"] = round(time.monotonic() - t0, 2)
+    summary = replace(summary, duration_seconds=round(time.monotonic() - t0, 2))
     return _finish(report_dir, summary, [*REGISTRY.items(), *channel.received], cwd)
 
 
 def _finish(
-    report_dir: Path, summary: dict[str, Any], secrets: list[tuple[str, str]], cwd: Path
+    report_dir: Path, summary: Summary, secrets: list[tuple[str, str]], cwd: Path
 ) -> NotebookRun:
     """Write summary and HTML, then let the leak guard scan and redact every artifact."""
-    write_json_atomic(report_dir / SUMMARY_FILE, summary)
-    _write_html(report_dir, summary)
+    summary.write(report_dir)
+    write_html(report_dir, summary)
     leak = scan_and_redact(report_dir, secrets=secrets, project_root=cwd)
-    summary = json.loads((report_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
-    summary["leakGuard"] = leak.to_dict()
+    redacted = Summary.load(report_dir) or summary  # what the guard left of it
+    error = None
     if not leak.clean:
-        summary["outcome"], summary["exitCode"] = "SECRET_LEAK", EXIT_SECRET_LEAK
-        summary["error"] = "a secret value was found in the artifacts (now redacted): " + "; ".join(
+        error = "a secret value was found in the artifacts (now redacted): " + "; ".join(
             f"{h.label} ({h.encoding}) in {h.artifact}" for h in leak.hits
         )
-    write_json_atomic(report_dir / SUMMARY_FILE, summary)
-    _write_html(report_dir, summary)
+    summary = redacted.with_leak_guard(leak.to_dict(), error=error)
+    summary.write(report_dir)
+    write_html(report_dir, summary)
     scan_and_redact(report_dir, secrets=secrets, project_root=cwd)  # the rebuilt HTML, once more
-    return NotebookRun(report_dir=report_dir, summary=summary, exit_code=summary["exitCode"])
+    return NotebookRun(report_dir=report_dir, summary=summary)
 
 
 def write_config_error_report(
     report_dir: Path, *, kind: str, environment: str, message: str
 ) -> NotebookRun:
     """Bad input found before execution: a summary and HTML that say what to fix (exit 3)."""
-    now = datetime.now(UTC)
-    summary = _summary(
+    summary = Summary.from_evidence(
+        {},
         kind=kind,
         environment=environment,
         run_id=None,
-        started=now,
-        evidence={},
-        failed_cell=None,
+        started=datetime.now(UTC),
         error=message,
-        exit_code=EXIT_BAD_INPUT,
-        outcome="BAD_INPUT",
+        outcome=("BAD_INPUT", EXIT_BAD_INPUT),
     )
     return _finish(report_dir, summary, REGISTRY.items(), Path.cwd())

@@ -1,19 +1,20 @@
 """The reports index: every run under ``reports/``, newest first, as HTML and JSON.
 
-Rebuilt after every run and by ``runbook reports``; it reads only each run's ``summary.json``.
+Rebuilt after every run and by ``runbook reports``; it reads only each run's ``summary.json``,
+through :meth:`~runbook_lib.reporting.summary.Summary.load`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.rendering import badge, esc
 from .recorder import write_json_atomic
+from .summary import SUMMARY_FILE, Summary
 
-__all__ = ["reports_root_of", "ReportEntry", "build_index", "previous_report"]
+__all__ = ["ReportEntry", "build_index", "previous_summary", "reports_root_of"]
 
 INDEX_HTML, INDEX_JSON = "index.html", "index.json"
 
@@ -42,26 +43,28 @@ class ReportEntry:
         }
 
 
+def _summaries(root: Path) -> list[Summary]:
+    """Every run's summary under ``root``, newest first (one still being written is skipped)."""
+    found = [Summary.load(p.parent) for p in root.glob(f"*/*/{SUMMARY_FILE}")]
+    summaries = [s for s in found if s is not None]
+    summaries.sort(key=lambda s: (s.started_at, s.path.relative_to(root).as_posix()), reverse=True)
+    return summaries
+
+
 def _entries(root: Path) -> list[ReportEntry]:
-    entries = []
-    for summary_path in root.glob("*/*/summary.json"):
-        try:
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # a run still being written, or a damaged file: skip, never fail the index
-        entries.append(
-            ReportEntry(
-                path=summary_path.parent.relative_to(root).as_posix(),
-                kind=str(summary.get("kind", "?")),
-                environment=str(summary.get("environment", "?")),
-                outcome=str(summary.get("outcome", "?")),
-                started_at=str(summary.get("startedAt", "")),
-                run_id=summary.get("runId"),
-                counts=summary.get("counts", {}),
-            )
+    return [
+        ReportEntry(
+            path=s.path.relative_to(root).as_posix(),
+            kind=s.kind,
+            environment=s.environment,
+            outcome=s.outcome,
+            started_at=s.started_at,
+            run_id=s.run_id,
+            counts=s.counts,
         )
-    entries.sort(key=lambda e: (e.started_at, e.path), reverse=True)
-    return entries
+        for s in _summaries(root)
+        if s.path is not None
+    ]
 
 
 def reports_root_of(report_dir: Path | None) -> Path:
@@ -71,15 +74,17 @@ def reports_root_of(report_dir: Path | None) -> Path:
     return Path(__file__).resolve().parents[2] / "reports"
 
 
-def previous_report(
+def previous_summary(
     root: Path, *, kind: str, environment: str, before: str, outcome: str | None = None
-) -> Path | None:
-    """The newest report of ``kind``/``environment`` started before ``before`` (ISO time)."""
-    for entry in _entries(root):
-        if entry.kind != kind or entry.environment != environment or entry.started_at >= before:
+) -> Summary | None:
+    """The newest summary of ``kind``/``environment`` started before ``before`` (ISO time)."""
+    for summary in _summaries(root):
+        if summary.kind != kind or summary.environment != environment:
             continue
-        if outcome is None or entry.outcome == outcome:
-            return root / entry.path
+        if summary.started_at >= before:
+            continue
+        if outcome is None or summary.outcome == outcome:
+            return summary
     return None
 
 

@@ -1,46 +1,19 @@
-"""The provider-side context a run saw (whoami and numbers), and what changed since an earlier run.
+"""What changed in the provider-side context between two runs.
 
-Go-live stores its snapshot in ``summary.json``; the next go-live and every incident audit of the
-same environment compare against it, so drift (a number suspended, MMS switched off, a webhook
-override added, the account webhook FAILING) is named before anyone has to guess.
+The provider builds the snapshot (Red Cloud: whoami and numbers, ``Provider.context_snapshot``);
+go-live stores it in ``summary.json``; the next go-live and every incident audit of the same
+environment compare against it (read with ``Summary.load``), so drift (a number suspended, MMS
+switched off, a webhook override added, the account webhook FAILING) is named before anyone has
+to guess.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from ..core.rendering import esc, rows_table
 
-__all__ = ["Drift", "context_snapshot", "diff_snapshots", "load_snapshot"]
-
-
-def context_snapshot(
-    whoami: dict[str, Any] | None, numbers: list[dict[str, Any]] | None
-) -> dict[str, Any]:
-    """The fields that matter for drift, in a stable shape."""
-    who = whoami or {}
-    webhook = who.get("webhook") or {}
-    snap: dict[str, Any] = {
-        "apiClientId": who.get("apiClientId") or who.get("clientId"),
-        "environment": who.get("environment"),
-        "webhookStatus": webhook.get("status"),
-        "webhookUrl": webhook.get("url"),
-    }
-    if numbers is not None:
-        snap["numbers"] = {
-            n.get("numberId"): {
-                "status": n.get("status"),
-                "sms": n.get("smsEnabled"),
-                "mms": n.get("mmsEnabled"),
-                "webhookOverride": (n.get("webhookOverride") or {}).get("url")
-                if (n.get("webhookOverride") or {}).get("enabled")
-                else None,
-            }
-            for n in numbers
-        }
-    return snap
+__all__ = ["Drift", "diff_snapshots"]
 
 
 class Drift(list):
@@ -78,14 +51,3 @@ def diff_snapshots(before: dict[str, Any] | None, now: dict[str, Any]) -> Drift:
                             )
                         )
     return drift
-
-
-def load_snapshot(report_dir: Path | None) -> dict[str, Any] | None:
-    """The snapshot a report's summary.json carries, if any."""
-    if report_dir is None:
-        return None
-    try:
-        summary = json.loads((report_dir / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return summary.get("snapshot")

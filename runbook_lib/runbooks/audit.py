@@ -32,10 +32,10 @@ from ..core.errors import AuthError, ParameterError, RunbookError
 from ..core.lifecycle_table import LifecycleTable, audit_lifecycles
 from ..core.parameters import RunbookParameters, load_parameters
 from ..core.rendering import badge, esc
-from ..providers.redcloud.client import RedCloudClient, build_client
-from ..reporting.index import previous_report, reports_root_of
+from ..providers.base import get_provider
+from ..reporting.index import previous_summary, reports_root_of
 from ..reporting.plots import Plot, bar_chart, latency_histogram, stacked_counts
-from ..reporting.snapshot import context_snapshot, diff_snapshots, load_snapshot
+from ..reporting.snapshot import diff_snapshots
 from ..sources import open_event_source
 from .base import RecordedRun
 
@@ -170,12 +170,13 @@ class AuditRun(RecordedRun):
         self._open_recorder(params, run_id or None)
         self._environ = environ
         self.recorder.note(window={"from": self.start.isoformat(), "to": self.end.isoformat()})
-        self.client: RedCloudClient | None = None
+        self.provider = get_provider(params.provider.kind)
+        self.client: Any = None
         self.token_error: RunbookError | None = None
-        self.whoami: dict[str, Any] | None = None
-        self.numbers: list[dict[str, Any]] | None = None
+        self.provider_context: dict[
+            str, Any
+        ] = {}  # the provider's audit facts (API health, webhook)
         self.api_calls = 0
-        self.api_errors: list[str] = []
         self.events: pl.DataFrame | None = None
         self.table: LifecycleTable | None = None
         self.rejections: dict[str, int] = {}
@@ -193,7 +194,7 @@ class AuditRun(RecordedRun):
         title = "Context: token, whoami, numbers"
         checks: list[Check] = []
         try:
-            self.client = build_client(self.params, environ=self._environ)
+            self.client = self.provider.build_client(self.params, environ=self._environ)
             info = self.client.acquire_token()
             checks.append(Check("audit.token", "Token acquisition", "PASS",
                                 f"token issued (expires in {info.expires_in} s)"))  # fmt: skip
@@ -206,63 +207,34 @@ class AuditRun(RecordedRun):
             checks.append(
                 Check("audit.token", "Token acquisition", "FAIL", exc.message, remedy=exc.remedy)
             )
+        snapshot = self.provider.context_snapshot(None, None)
+        read = False
         if self.client is not None and self.token_error is None:
-            checks += self._read_context()
-        snapshot = context_snapshot(self.whoami, self.numbers)
+            result = self.provider.audit_context_step(self.client, self.params)
+            checks += result.checks
+            self.provider_context = dict(result.details)
+            self.api_calls = self.provider_context.get("apiCalls", 0)
+            self.recorder.note(api=self.provider_context.get("api"))
+            read = bool(self.provider_context.get("identityRead"))
+            snapshot = dict(result.snapshot or snapshot)
         self.recorder.note(snapshot=snapshot)
-        reference = previous_report(
+        reference = previous_summary(
             reports_root_of(self.recorder.report_dir), kind="go-live",
             environment=self.params.environment, before="9999", outcome="PASS",
         )  # fmt: skip
-        drift = diff_snapshots(load_snapshot(reference), snapshot) if self.whoami else []
-        if reference is None:
+        drift = diff_snapshots(reference.snapshot, snapshot) if read and reference else []
+        if reference is None or reference.path is None:
             checks.append(Check("audit.drift", "Drift since the last passing go-live", "SKIP",
                                 "no passing go-live report of this environment to compare with"))  # fmt: skip
         else:
             checks.append(Check(
                 "audit.drift", "Drift since the last passing go-live", "WARN" if drift else "PASS",
-                f"{len(drift)} change(s) since {reference.name}" if drift else f"nothing changed since {reference.name}",
+                f"{len(drift)} change(s) since {reference.path.name}" if drift else f"nothing changed since {reference.path.name}",
             ))  # fmt: skip
         rows = [tuple(map(str, r)) for r in drift]
         self.recorder.note(drift=rows)
         return self._record("context", title, checks,
                             tables=(("Drift", ["what", "before", "now"], rows),) if rows else ())  # fmt: skip
-
-    def _read_context(self) -> list[Check]:
-        assert self.client is not None
-        checks = []
-        for _ in range(self.params.audit.api_probe_calls):
-            try:
-                self.whoami = self.client.whoami().data
-            except RunbookError as exc:
-                self.api_errors.append(exc.message)
-        try:
-            self.numbers = self.client.list_numbers().numbers
-        except RunbookError as exc:
-            self.api_errors.append(exc.message)
-        api = [r for r in self.client.request_log if not r.path.endswith("/oauth/token")]
-        self.api_calls = len(api)
-        bad = [r for r in api if r.status is None or r.status == 429 or r.status >= 500]
-        rate = len(bad) / len(api) if api else 0.0
-        self.recorder.note(api={"calls": len(api), "errors": len(bad), "errorRate": round(rate, 3)})
-        checks.append(Check(
-            "audit.api", "Provider API health", "FAIL" if rate >= self.params.audit.api_error_rate_fail else "PASS",
-            f"{len(bad)} of {len(api)} API answer(s) were 5xx/429 or failed to connect ({rate:.0%})",
-            request_ids=tuple(r.request_id for r in bad if r.request_id)[:5],
-        ))  # fmt: skip
-        if self.whoami:
-            webhook = (self.whoami.get("webhook") or {}).get("status") or "UNKNOWN"
-            checks.append(Check(
-                "audit.webhook_status", "Account webhook status", "PASS" if webhook == "CONFIGURED" else "FAIL",
-                f"whoami reports the account webhook {webhook}",
-            ))  # fmt: skip
-        if self.numbers is not None:
-            inactive = [n.get("numberId") for n in self.numbers if n.get("status") != "ACTIVE"]
-            checks.append(Check(
-                "audit.numbers", "Numbers", "WARN" if inactive else "PASS",
-                f"{len(self.numbers)} number(s); not ACTIVE: {', '.join(map(str, inactive)) or 'none'}",
-            ))  # fmt: skip
-        return checks
 
     # -- 2. funnel ------------------------------------------------------------------------------
     def funnel(self) -> StepReport:
@@ -277,6 +249,7 @@ class AuditRun(RecordedRun):
             self.events,
             as_of=as_of,
             stuck_after=timedelta(minutes=self.params.audit.stuck_after_minutes),
+            model=self.provider.lifecycle,
         )
         m = self.table.messages
         counts = {
@@ -393,7 +366,7 @@ class AuditRun(RecordedRun):
             f"{stuck.height:,} message(s) not final and without an event for over {minutes:g} min"
             + (f" (first {limit} listed)" if stuck.height > limit else ""),
         )  # fmt: skip
-        table = ("Stuck", ["messageId", "externalReference", "numberId", "state", "last event"],
+        table = ("Stuck", ["messageId", "externalReference", self.provider.sender_label, "state", "last event"],
                  [tuple(map(str, r)) for r in rows.rows()])  # fmt: skip
         return self._record(
             "stuck", "Stuck messages", [check], tables=(table,) if stuck.height else ()
@@ -462,9 +435,9 @@ class AuditRun(RecordedRun):
             signals["integration"].append(
                 f"webhooks arrive but the receiver rejected {rejected} of {self.deliveries_total} ({reasons})"
             )
-        webhook = ((self.whoami or {}).get("webhook") or {}).get("status")
-        if webhook and webhook != "CONFIGURED":
-            signals["webhook delivery"].append(f"whoami shows the account webhook {webhook}")
+        webhook = self.provider_context.get("webhookStatus")
+        if self.provider_context.get("webhookSignal"):
+            signals["webhook delivery"].append(self.provider_context["webhookSignal"])
         m = self.table.messages if self.table is not None else None
         if m is not None and m.height:
             queued_stuck = int((m["stuck"] & (m["state"] == "QUEUED")).sum())

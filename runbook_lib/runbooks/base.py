@@ -22,14 +22,17 @@ class RecordedRun:
     recorder: RunRecorder
     run_id: str
 
-    def _open_recorder(self, params: RunbookParameters, run_id: str | None = None) -> None:
+    def _open_recorder(
+        self, params: RunbookParameters, run_id: str | None = None, **facts: Any
+    ) -> None:
+        """Set the run's parameters and id, its recorder and its run.log; note ``facts``."""
         self.params = params
         self.run_id = run_id or new_run_id()
         self.recorder = RunRecorder.from_environment(
             kind=self.kind, environment=params.environment, run_id=self.run_id
         )
         configure_run_logging(self.recorder.report_dir, run_id=self.run_id, level=params.log_level)
-        self.recorder.note(runId=self.run_id, environment=params.environment)
+        self.recorder.note(runId=self.run_id, environment=params.environment, **facts)
 
     def _record(self, step: str, title: str, checks: list[Check], **kwargs: Any) -> StepReport:
         return self.recorder.add(StepReport(step, title, tuple(checks), **kwargs))

@@ -1,16 +1,16 @@
 """Failure drills: provoke each failure path on purpose and assert the safe behaviour.
 
-| drill                  | provoked by                                   | safe behaviour asserted |
-|------------------------|-----------------------------------------------|-------------------------|
-| invalid_credentials    | a random wrong client secret                  | ``invalid_client`` named, the secret nowhere in the error |
-| expired_token          | sandbox: revoke all tokens; elsewhere: a token the provider never issued | refreshed transparently with exactly one extra token call |
-| invalid_send_from      | a numberId that does not exist                | 422 ``invalid_send_from`` with its requestId, no retry |
-| missing_idempotency_key| a send request without the header             | the provider refuses it (400) and the library never sends one |
-| webhook_signature      | an event signed with a wrong secret, POSTed to the integration's endpoint | 4xx, and nothing stored |
-| webhook_outage         | sandbox: an endpoint outage window            | every event arrives once the endpoint is back, none lost |
+The provider names the drills it supports, in order (``Provider.drills``) and implements those
+that speak its API (``Provider.drill_functions``; Red Cloud's: invalid credentials, revoked token,
+invalid sendFrom, missing Idempotency-Key, webhook endpoint outage). The drills common to every
+provider live here:
 
-Drills that need provider-side control (the outage) are SKIPped with the reason against a provider
-that is not the sandbox — never reported as passed.
+| drill             | provoked by                                                     | safe behaviour asserted |
+|-------------------|-----------------------------------------------------------------|-------------------------|
+| webhook_signature | an event signed with a wrong secret, POSTed to the integration's endpoint | 4xx, and nothing stored |
+
+Drills that need provider-side control are SKIPped with the reason against a target the parameter
+file does not declare a sandbox (``provider.sandbox``) — never reported as passed.
 """
 
 from __future__ import annotations
@@ -19,171 +19,77 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from ..core.checks import Check
-from ..core.errors import InvalidClientError, ProviderError, RunbookError
-from ..core.lifecycle import reconstruct
-from ..core.signing import generate_webhook_secret, signed_headers
-from ..providers.redcloud.auth import ClientCredentialsAuth
-from ..providers.redcloud.client import RedCloudClient
-from ..security.secrets import REGISTRY, Secret
+from ..core.errors import RunbookError
+from ..core.events import WebhookEvent
+from ..core.parameters import EventSourceParameters
+from ..providers.base import Provider, get_provider
+from ..security.secrets import Secret
+from ..sources import EventSource, PollingSource
 
-__all__ = ["DrillContext", "run_drills"]
-
-DRILL_SEND_FROM = "num_drill_does_not_exist"
+__all__ = ["DrillContext", "client_factory", "run_drills"]
 
 
 @dataclass
 class DrillContext:
-    """What the drills need: a working client, how to build others, and where events land."""
+    """What the drills need: a working client, how to build others, and where events land.
 
-    client: RedCloudClient
-    make_client: Callable[[Secret], RedCloudClient]
+    ``event_store`` is where the integration's events are read from: an
+    :class:`~runbook_lib.sources.EventSource` (a go-live passes a ``PollingSource``), or the path
+    of a receiver store.
+    """
+
+    client: Any
+    make_client: Callable[[Secret], Any]
     send_from: str
     to: str
     endpoint_url: str | None
-    event_store: Path
+    event_store: EventSource | Path
     sandbox_url: str | None
     key_prefix: str = "drill"
     outage_seconds: float = 2.0
     timeout: float = 60.0
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] = lambda line: None
+    provider: Provider = field(default_factory=get_provider)
 
+    @property
+    def source(self) -> EventSource:
+        if isinstance(self.event_store, (str, Path)):
+            params = EventSourceParameters(kind="receiver_sqlite", path=Path(self.event_store))
+            return PollingSource(params)
+        return self.event_store
 
-def _drill_invalid_credentials(ctx: DrillContext) -> Check:
-    title = "Invalid credentials fail cleanly"
-    canary = "drill-wrong-secret-" + secrets.token_hex(12)
-    REGISTRY.register(canary, "drill canary secret")
-    client = ctx.make_client(Secret(canary, label="drill"))
-    try:
-        client.acquire_token()
-    except InvalidClientError as exc:
-        text = f"{exc} {exc!r} {json.dumps(exc.to_dict())}"
-        if canary in text:
-            return Check("drill.invalid_credentials", title, "FAIL", "the error message contains the secret",
-                         remedy="error messages must be built from codes, never from request data.")  # fmt: skip
-        return Check("drill.invalid_credentials", title, "PASS",
-                     f"refused with invalid_client; the message names the fix and not the secret: “{exc.message}”",
-                     request_ids=(exc.request_id,) if exc.request_id else ())  # fmt: skip
-    except RunbookError as exc:
-        return Check(
-            "drill.invalid_credentials", title, "FAIL", f"expected invalid_client, got {exc}"
-        )
-    finally:
-        client.close()
-    return Check("drill.invalid_credentials", title, "FAIL", "the provider issued a token for a wrong secret",
-                 remedy="the token endpoint accepted wrong credentials: raise it with the provider now.")  # fmt: skip
-
-
-def _drill_expired_token(ctx: DrillContext) -> Check:
-    title = "Revoked token refreshed transparently"
-    client = ctx.client
-    before = client.auth.fetch_count
-    how = "the sandbox revoked every token"
-    if ctx.sandbox_url:
-        from ..providers.redcloud.sandbox.control import SandboxControl
-
-        with SandboxControl(ctx.sandbox_url) as control:
-            control.revoke_tokens()
-    else:
-        client.auth.replace_token("drill-revoked-" + secrets.token_hex(8))
-        how = "the cached token was swapped for one the provider never issued"
-    try:
-        result = client.whoami()
-    except RunbookError as exc:
-        return Check("drill.expired_token", title, "FAIL", f"{how}; the next call failed: {exc}",
-                     remedy="on 401 invalid_token, fetch one new token and repeat the call once.")  # fmt: skip
-    extra = client.auth.fetch_count - before
-    ok = extra == 1
-    return Check("drill.expired_token", title, "PASS" if ok else "FAIL",
-                 f"{how}; whoami answered {result.status} after {extra} extra token call(s)",
-                 {"extraTokenCalls": extra}, result.request_ids,
-                 remedy=None if ok else "exactly one token refetch is expected.")  # fmt: skip
-
-
-def _drill_invalid_send_from(ctx: DrillContext) -> Check:
-    title = "Invalid sendFrom refused with 422, not retried"
-    key = "drill-invalid-sendfrom-" + secrets.token_hex(6)
-    try:
-        ctx.client.send_message(
-            {"sendFrom": DRILL_SEND_FROM, "to": ctx.to, "body": "runbook drill"},
-            idempotency_key=key,
-        )
-    except ProviderError as exc:
-        attempts = [r for r in ctx.client.request_log if r.idempotency_key == key]
-        # Retries of transient faults before the 422 are fine; nothing may follow the 422.
-        final_only = [r.status for r in attempts].count(422) == 1 and attempts[-1].status == 422
-        ok = (
-            exc.status == 422
-            and exc.code == "invalid_send_from"
-            and final_only
-            and bool(exc.request_id)
-        )
-        return Check("drill.invalid_send_from", title, "PASS" if ok else "FAIL",
-                     f"{exc.status} {exc.code} with requestId {exc.request_id}; "
-                     f"{'no retry after the 422' if final_only else 'RETRIED after the 422'} "
-                     f"({len(attempts)} attempt(s) in all)",
-                     {"status": exc.status, "code": exc.code, "attempts": len(attempts)},
-                     (exc.request_id,) if exc.request_id else (),
-                     remedy=None if ok else "a 422 must carry its requestId and never be retried.")  # fmt: skip
-    return Check("drill.invalid_send_from", title, "FAIL", f"the provider accepted sendFrom {DRILL_SEND_FROM}",
-                 remedy="the provider accepted an unknown number: raise it with the provider.")  # fmt: skip
-
-
-def _drill_missing_key(ctx: DrillContext) -> Check:
-    title = "Send without Idempotency-Key refused"
-    try:
-        ctx.client.send_message({}, idempotency_key="")
-        library_refuses = False
-    except ValueError:
-        library_refuses = True
-    # An unknown sendFrom as well: even a provider that ignored the rule could not send this.
-    body = {"sendFrom": DRILL_SEND_FROM, "to": ctx.to, "body": "runbook drill"}
-    response = ctx.client.request_raw("POST", "/api/core/messages/send", json=body)
-    try:
-        code = response.json().get("code")
-    except ValueError:
-        code = None
-    ok = library_refuses and response.status_code == 400 and code == "missing_idempotency_key"
-    rid = response.headers.get("x-request-id")
-    return Check("drill.missing_idempotency_key", title, "PASS" if ok else "FAIL",
-                 f"library refuses to send without a key: {'yes' if library_refuses else 'NO'}; "
-                 f"provider answered {response.status_code} {code}",
-                 {"status": response.status_code, "code": code}, (rid,) if rid else (),
-                 remedy=None if ok else "every send must carry an Idempotency-Key.")  # fmt: skip
-
-
-def _stored(ctx: DrillContext, event_id: str) -> bool:
-    if not ctx.event_store.exists():
-        return False
-    from ..receiver import EventStore
-
-    store = EventStore(ctx.event_store)
-    try:
-        return any(e.event_id == event_id for e in store.events())
-    finally:
-        store.close()
+    def events_for(self, message_id: str) -> list[WebhookEvent]:
+        """The message's events so far."""
+        return self.source.events_for(message_id=message_id)
 
 
 def _drill_webhook_signature(ctx: DrillContext) -> Check:
     title = "Badly signed webhook rejected and not stored"
     if not ctx.endpoint_url:
         return Check("drill.webhook_signature", title, "SKIP", "webhooks.endpoint_url is not set")
+    scheme = ctx.provider.signature
+    message_id = "msg_drill_" + secrets.token_hex(6)
     event_id = "evt_drill_" + secrets.token_hex(6)
-    body = json.dumps({"eventId": event_id, "eventType": "message.sent", "createdAt": "2026-01-01T00:00:00Z",
-                       "data": {"messageId": "msg_drill", "sequence": 1, "status": "SENT"}}).encode()  # fmt: skip
-    headers = signed_headers(generate_webhook_secret(), event_id, body)
+    envelope = ctx.provider.probe_envelope(
+        ctx.provider.lifecycle.outbound_events[0], event_id=event_id, message_id=message_id,
+        sequence=1, conversation_id="conv_drill", now="2026-01-01T00:00:00Z",
+    )  # fmt: skip
+    body = json.dumps(envelope).encode()
+    headers = scheme.sign(scheme.generate_secret(), event_id, body)
     try:
         status = httpx.post(ctx.endpoint_url, content=body, headers=headers, timeout=10).status_code
     except httpx.HTTPError as exc:
         return Check("drill.webhook_signature", title, "FAIL", f"endpoint unreachable: {type(exc).__name__}",
                      remedy="check webhooks.endpoint_url and that the receiver runs.")  # fmt: skip
-    stored = _stored(ctx, event_id)
+    stored = any(e.event_id == event_id for e in ctx.events_for(message_id))
     ok = 400 <= status < 500 and not stored
     return Check("drill.webhook_signature", title, "PASS" if ok else "FAIL",
                  f"endpoint answered {status}; event {'STORED' if stored else 'not stored'}",
@@ -191,83 +97,17 @@ def _drill_webhook_signature(ctx: DrillContext) -> Check:
                  remedy=None if ok else "verify signatures against the raw body before storing; answer 4xx.")  # fmt: skip
 
 
-def _drill_webhook_outage(ctx: DrillContext) -> Check:
-    title = "Webhook endpoint outage loses no event"
-    if not ctx.sandbox_url:
-        return Check("drill.webhook_outage", title, "SKIP",
-                     "not runnable: needs provider-side control of webhook delivery (sandbox only)")  # fmt: skip
-    from ..providers.redcloud.sandbox.control import SandboxControl
-
-    with SandboxControl(ctx.sandbox_url) as control:
-        control.set_faults({"webhooks": {"outages": [{"start": 0, "seconds": ctx.outage_seconds}]}})
-        try:
-            key = f"{ctx.key_prefix}-drill-outage"  # per run: re-running the run replays, never resends
-            accepted = ctx.client.send_message(
-                {"sendFrom": ctx.send_from, "to": ctx.to, "body": "runbook drill: webhook outage",
-                 "externalReference": "drill-outage"}, idempotency_key=key,
-            )  # fmt: skip
-            message_id = accepted.data.get("messageId")
-            ctx.progress(
-                f"  outage drill: endpoint down for {ctx.outage_seconds:g} s, waiting for {message_id} …"
-            )
-            deadline = time.monotonic() + ctx.timeout
-            lifecycle = None
-            while time.monotonic() < deadline:
-                from ..receiver import EventStore
-
-                store = EventStore(ctx.event_store)
-                try:
-                    lifecycle = reconstruct(store.events_for_message(message_id)).messages.get(
-                        message_id
-                    )
-                finally:
-                    store.close()
-                if (
-                    lifecycle
-                    and lifecycle.is_terminal
-                    and lifecycle.seen("QUEUED")
-                    and lifecycle.seen("SENT")
-                ):
-                    break
-                ctx.sleep(0.25)
-            failed = [
-                a
-                for a in control.webhook_attempts()
-                if a.get("messageId") == message_id and a.get("error")
-            ]
-        finally:
-            control.clear_faults()
-    complete = bool(
-        lifecycle
-        and lifecycle.is_terminal
-        and not lifecycle.sequence_gaps
-        and not lifecycle.missing_queued
-    )
-    ok = complete and bool(failed)
-    return Check("drill.webhook_outage", title, "PASS" if ok else "FAIL",
-                 f"{len(failed)} delivery attempt(s) failed during the outage; afterwards "
-                 + (f"all {lifecycle.highest_sequence} events arrived (final {lifecycle.state})" if complete
-                    else f"events still missing after {ctx.timeout:g} s"),
-                 {"failedAttempts": len(failed), "messageId": message_id},
-                 accepted.request_ids,
-                 remedy=None if ok else "webhooks must be retried until acknowledged; check the receiver.")  # fmt: skip
-
-
-DRILLS = (
-    _drill_invalid_credentials,
-    _drill_expired_token,
-    _drill_invalid_send_from,
-    _drill_missing_key,
-    _drill_webhook_signature,
-    _drill_webhook_outage,
-)
+COMMON_DRILLS: dict[str, Callable[[DrillContext], Check]] = {
+    "webhook_signature": _drill_webhook_signature,
+}
 
 
 def run_drills(ctx: DrillContext) -> list[Check]:
-    """Run every drill; an unexpected error in one is that drill's FAIL, not the end of the run."""
+    """Run the provider's drills in order; an unexpected error in one is that drill's FAIL."""
+    own = ctx.provider.drill_functions()
     checks = []
-    for drill in DRILLS:
-        name = drill.__name__.removeprefix("_drill_")
+    for name in ctx.provider.drills:
+        drill = own.get(name) or COMMON_DRILLS[name]
         ctx.progress(f"drill {name} …")
         try:
             checks.append(drill(ctx))
@@ -283,15 +123,6 @@ def run_drills(ctx: DrillContext) -> list[Check]:
     return checks
 
 
-def client_factory(template: RedCloudClient) -> Callable[[Secret], RedCloudClient]:
-    """Build clients like ``template`` but with another secret (the invalid-credentials drill)."""
-
-    def make(secret: Secret) -> RedCloudClient:
-        auth = ClientCredentialsAuth(
-            token_url=template.auth.token_url,
-            client_id=template.auth.client_id,
-            client_secret=secret,
-        )
-        return RedCloudClient(base_url=template.base_url, auth=auth, retry=template.retry)
-
-    return make
+def client_factory(template: Any) -> Callable[[Secret], Any]:
+    """Build clients like ``template`` but with another credential (the invalid-credentials drill)."""
+    return template.with_credential

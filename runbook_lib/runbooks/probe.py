@@ -26,19 +26,13 @@ import httpx
 from ..core.checks import Check, StepReport
 from ..core.events import WebhookEvent
 from ..core.lifecycle import reconstruct
-from ..core.signing import generate_webhook_secret, signed_headers
+from ..core.parameters import EventSourceParameters
+from ..providers.base import Provider, get_provider
+from ..sources import EventSource, PollingSource
 
-__all__ = ["ProbeReader", "ProbeResult", "StoreReader", "run_probe"]
+__all__ = ["ProbeReader", "ProbeResult", "SourceReader", "StoreReader", "run_probe"]
 
 ACK_LIMIT, ACK_WARN = 5.0, 2.0
-KNOWN_TYPES = (
-    "message.queued",
-    "message.sent",
-    "message.delivery",
-    "message.failed",
-    "message.inbound",
-)
-_STATUS = {"message.queued": "QUEUED", "message.sent": "SENT", "message.delivery": "DELIVERED", "message.failed": "FAILED"}  # fmt: skip
 
 
 class ProbeReader(Protocol):
@@ -47,20 +41,19 @@ class ProbeReader(Protocol):
     def events_for_message(self, message_id: str) -> list[WebhookEvent]: ...
 
 
-class StoreReader:
-    """Reads the reference receiver's store; state is derived by highest sequence."""
+class SourceReader:
+    """Reads an event source (:mod:`runbook_lib.sources`); state is derived by the lifecycle engine."""
 
-    def __init__(self, path: Any) -> None:
-        self.path = path
+    def __init__(self, source: EventSource) -> None:
+        self.source = source
 
     def events_for_message(self, message_id: str) -> list[WebhookEvent]:
-        from ..receiver import EventStore
+        return self.source.events_for(message_id=message_id)
 
-        store = EventStore(self.path)
-        try:
-            return store.events_for_message(message_id)
-        finally:
-            store.close()
+
+def StoreReader(path: Any) -> SourceReader:  # noqa: N802 - the former class name, kept for callers
+    """A :class:`SourceReader` over the reference receiver's store at ``path``."""
+    return SourceReader(PollingSource(EventSourceParameters(kind="receiver_sqlite", path=path)))
 
 
 @dataclass
@@ -105,10 +98,14 @@ class ProbeResult:
 
 
 class _Prober:
-    def __init__(self, url: str, secret: str, old_secret: str | None, timeout: float) -> None:
+    def __init__(
+        self, url: str, secret: str, old_secret: str | None, timeout: float, provider: Provider
+    ) -> None:
         self.url = url
+        self.provider = provider
+        self.scheme = provider.signature
         self.secret = secret
-        self.old_secret = old_secret or generate_webhook_secret()
+        self.old_secret = old_secret or self.scheme.generate_secret()
         # A fresh connection per request: one check's 5xx (and closed socket) cannot spill into another.
         self.http = httpx.Client(
             timeout=timeout,
@@ -127,17 +124,13 @@ class _Prober:
                  event_id: str | None = None) -> tuple[str, bytes]:  # fmt: skip
         event_id = event_id or self.new_id("evt")
         message_id = message_id or self.new_id("msg")
-        if event_type == "message.inbound":
-            data: dict[str, Any] = {"messageId": message_id, "conversationId": self.new_id("conv"),
-                                    "numberId": "num_probe", "from": "+15005550199", "to": "+15005550198",
-                                    "body": "probe", "media": [], "receivedAt": _now()}  # fmt: skip
-        else:
-            data = {"messageId": message_id, "externalReference": "runbook-probe", "sequence": sequence,
-                    "status": _STATUS.get(event_type, "UNKNOWN"), "numberId": "num_probe",
-                    "to": "+15005550199", "occurredAt": _now()}  # fmt: skip
-            if event_type == "message.failed":
-                data["failure"] = {"code": "probe", "reason": "conformance probe"}
-        body = {"eventId": event_id, "eventType": event_type, "createdAt": _now(), "data": data}
+        conversation_id = (
+            self.new_id("conv") if event_type in self.provider.lifecycle.inbound_events else ""
+        )
+        body = self.provider.probe_envelope(
+            event_type, event_id=event_id, message_id=message_id, sequence=sequence,
+            conversation_id=conversation_id, now=_now(),
+        )  # fmt: skip
         # json.dumps' default formatting, as many senders produce it
         return event_id, json.dumps(body).encode()
 
@@ -154,7 +147,7 @@ class _Prober:
     def signed(
         self, event_id: str, body: bytes, *, secret: str | None = None, **kwargs: Any
     ) -> dict[str, str]:
-        return signed_headers(secret or self.secret, event_id, body, **kwargs)
+        return self.scheme.sign(secret or self.secret, event_id, body, **kwargs)
 
     def send(self, event_type: str, **kwargs: Any) -> tuple[str, Answer]:
         event_id, body = self.envelope(event_type, **kwargs)
@@ -194,22 +187,30 @@ def run_probe(
     timeout: float = 10.0,
     settle: float = 0.5,
     progress: Callable[[str], None] | None = None,
+    provider: Provider | None = None,
 ) -> ProbeResult:
-    """Probe ``url`` with events signed by ``secret``; read side effects through ``reader``."""
+    """Probe ``url`` with events signed by ``secret``; read side effects through ``reader``.
+
+    The provider (the default one when None) gives the event types, envelopes and signature scheme.
+    """
     say = progress or (lambda line: None)
-    p = _Prober(url, secret, old_secret, timeout)
+    provider = provider or get_provider()
+    model = provider.lifecycle
+    queued, sent, delivered = (model.event_of(s) for s in ("QUEUED", "SENT", "DELIVERED"))
+    known_types = (*model.outbound_events, *sorted(model.inbound_events))
+    p = _Prober(url, secret, old_secret, timeout, provider)
     checks: list[Check] = []
     pool = ThreadPoolExecutor(max_workers=8)
     try:
         # Everything that is independent runs at once: a slow endpoint costs one wait, not twenty.
         say(f"probing {url} …")
-        valid = {t: pool.submit(p.send, t) for t in KNOWN_TYPES}
-        burst_futures = [pool.submit(p.send, "message.sent") for _ in range(burst)]
+        valid = {t: pool.submit(p.send, t) for t in known_types}
+        burst_futures = [pool.submit(p.send, sent) for _ in range(burst)]
         unknown = pool.submit(p.send, "message.probe_unknown_type")
 
         def tampered() -> dict[str, list[tuple[str, Answer]]]:
             out: dict[str, list[tuple[str, Answer]]] = {}
-            eid, body = p.envelope("message.sent")
+            eid, body = p.envelope(sent)
             headers = p.signed(eid, body)
             out["missing"] = [
                 (
@@ -217,29 +218,29 @@ def run_probe(
                     p.post(body, {k: v for k, v in headers.items() if k != "webhook-signature"}),
                 )
             ]
-            eid, body = p.envelope("message.sent")
+            eid, body = p.envelope(sent)
             out["wrong"] = [
                 (
                     "signed with another secret",
-                    p.post(body, p.signed(eid, body, secret=generate_webhook_secret())),
+                    p.post(body, p.signed(eid, body, secret=p.scheme.generate_secret())),
                 )
             ]
-            eid, body = p.envelope("message.sent")
+            eid, body = p.envelope(sent)
             altered = bytearray(body)
             altered[body.index(b"runbook-probe")] = ord("R")
             out["altered"] = [("one byte altered", p.post(bytes(altered), p.signed(eid, body)))]
-            eid, body = p.envelope("message.sent")
+            eid, body = p.envelope(sent)
             compact = json.dumps(json.loads(body), separators=(",", ":")).encode()
             out["reserialized"] = [("re-serialized body", p.post(compact, p.signed(eid, body)))]
-            eid, body = p.envelope("message.sent")
+            eid, body = p.envelope(sent)
             stale = p.post(body, p.signed(eid, body, timestamp=int(time.time()) - 600))
-            eid, body = p.envelope("message.sent")
+            eid, body = p.envelope(sent)
             future = p.post(body, p.signed(eid, body, timestamp=int(time.time()) + 600))
             out["timestamps"] = [
                 ("timestamp 10 min old", stale),
                 ("timestamp 10 min ahead", future),
             ]
-            eid, body = p.envelope("message.sent")
+            eid, body = p.envelope(sent)
             sig = p.signed(eid, body)["webhook-signature"].split(",", 1)[1]
             out["version"] = [
                 (
@@ -254,7 +255,7 @@ def run_probe(
                 ("'v1,' empty", "v1,"),
                 ("',abc'", ",abc"),
             ):
-                eid, body = p.envelope("message.sent")
+                eid, body = p.envelope(sent)
                 malformed.append(
                     (
                         f"signature {label}",
@@ -282,7 +283,7 @@ def run_probe(
         dup_event: dict[str, str] = {}
 
         def duplicates() -> list[Answer]:
-            eid, body = p.envelope("message.delivery", sequence=3)
+            eid, body = p.envelope(delivered, sequence=3)
             dup_event["id"], dup_event["message"] = eid, json.loads(body)["data"]["messageId"]
             first = p.post(body, p.signed(eid, body))
             pair = list(pool_dup.map(lambda _: p.post(body, p.signed(eid, body)), range(2)))
@@ -291,7 +292,7 @@ def run_probe(
         dup_future = pool.submit(duplicates)
 
         def rotation() -> Answer:
-            eid, body = p.envelope("message.sent")
+            eid, body = p.envelope(sent)
             return p.post(body, p.signed(eid, body, secret=[p.old_secret, p.secret]))
 
         rotation_future = pool.submit(rotation)
@@ -299,7 +300,7 @@ def run_probe(
 
         def out_of_order() -> list[Answer]:
             answers = []
-            for seq, etype in ((1, "message.queued"), (3, "message.delivery"), (2, "message.sent")):
+            for seq, etype in ((1, queued), (3, delivered), (2, sent)):
                 answers.append(p.send(etype, message_id=order_message, sequence=seq)[1])
             return answers
 
@@ -423,9 +424,9 @@ def run_probe(
             if callable(state_fn):
                 state = state_fn(order_message)
             else:
-                lifecycle = reconstruct(reader.events_for_message(order_message)).messages.get(
-                    order_message
-                )
+                lifecycle = reconstruct(
+                    reader.events_for_message(order_message), model
+                ).messages.get(order_message)
                 state = lifecycle.state if lifecycle else None
             ok = state == "DELIVERED" and all(a.ok for a in order_answers)
             checks.append(

@@ -20,6 +20,7 @@ from ..core.ledger import LedgerEntry, SendLedger
 from ..core.lifecycle import MessageLifecycle, reconstruct
 from ..core.parameters import RunbookParameters, load_parameters
 from ..core.rendering import esc, kv_table
+from ..providers.base import get_provider
 from ..reporting.plots import Plot, timeline
 from ..sources import open_event_source
 from .base import RecordedRun
@@ -79,6 +80,7 @@ class TraceRun(RecordedRun):
                 remedy="pass --message-id ID or --external-reference REF.",
             )
         self._open_recorder(params, run_id or None)
+        self.provider = get_provider(params.provider.kind)
         self.message_id = message_id or None
         self.external_reference = external_reference or None
         self.recorder.note(
@@ -144,7 +146,7 @@ class TraceRun(RecordedRun):
         events = source.events_for(
             message_id=self.message_id, external_reference=self.external_reference
         )
-        lifecycles = reconstruct(events).messages
+        lifecycles = reconstruct(events, self.provider.lifecycle).messages
         if self.message_id in lifecycles:
             chosen = self.message_id
         elif lifecycles:
@@ -267,8 +269,7 @@ class TraceRun(RecordedRun):
         points = []
         for event, decision, _state in self.lifecycle.journal:
             at = _parse(event.received_at)
-            state = {"message.queued": "QUEUED", "message.sent": "SENT",
-                     "message.delivery": "DELIVERED", "message.failed": "FAILED"}[event.event_type]  # fmt: skip
+            state = self.provider.lifecycle.state_by_event[event.event_type]
             if at is not None:
                 points.append((at, state, event.sequence, decision.startswith("applied")))
         return timeline(points, title=f"{self.lifecycle.message_id}: webhooks as they arrived")
@@ -282,7 +283,7 @@ class TraceRun(RecordedRun):
             "messageId": self.message_id or "unknown",
             "externalReference": self.external_reference or "unknown",
             "acceptance requestId": (entry.request_id if entry else None) or "from the integration's send log",
-            "sendFrom (numberId)": (entry.request.get("sendFrom") if entry else None)
+            f"sendFrom ({self.provider.sender_label})": (entry.request.get("sendFrom") if entry else None)
             or (lc.events[0].number_id if lc and lc.events else "unknown"),
             "destination": self.show_phone(entry.request.get("to")) if entry else "from the send log (masked)",
             "last applied state": (lc.state if lc else None) or "none",
@@ -296,16 +297,17 @@ class TraceRun(RecordedRun):
         advice = []
         if lc is None or lc.state in (None, "QUEUED", "SENT"):
             advice.append("no final state yet: check the receiver's rejections (signature, 5xx) "
-                          "and the account webhook status in whoami before blaming the provider.")  # fmt: skip
+                          f"and the account webhook status in {self.provider.identity_name} before blaming the provider.")  # fmt: skip
         if lc is not None and lc.missing_queued:
             advice.append(
-                "message.queued never arrived: ask whether it was dropped or rejected by your endpoint."
+                f"{lc.first_event or 'the first event'} never arrived: ask whether it was dropped "
+                "or rejected by your endpoint."
             )
         if lc is not None and lc.state == "FAILED":
             advice.append("a failure code is final for this message; resending needs a NEW "
                           "Idempotency-Key (the same key replays the failure).")  # fmt: skip
         advice.append(
-            "quote the acceptance requestId first: it is what Red Cloud support searches by."
+            f"quote the acceptance requestId first: it is what {self.provider.title} support searches by."
         )
         note = EscalationNote(fields, tuple(advice))
         self.recorder.note(escalation=note.to_dict())

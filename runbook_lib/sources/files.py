@@ -17,7 +17,8 @@ from typing import Any
 import polars as pl
 
 from ..core.errors import EventSourceError
-from ..core.events import WebhookEvent, event_from_envelope
+from ..core.events import WebhookEvent
+from ..providers.base import get_provider
 from .model import EVENT_SCHEMA, conform, correlation, events_from_frame
 
 __all__ = ["ENVELOPE_SCHEMA", "JsonlSource", "ParquetSource", "envelope_frame"]
@@ -153,6 +154,7 @@ def _require(path: Path, what: str) -> Path:
     if not path.is_file():
         raise EventSourceError(
             f"the {what} export {path} does not exist",
+            code="source_missing",
             remedy="check event_source.path in the parameter file (relative to the file's folder).",
         )
     return path
@@ -213,7 +215,7 @@ class JsonlSource(_FrameSource):
                     continue
                 try:
                     envelope = json.loads(line)
-                    event = event_from_envelope(
+                    event = get_provider().event_from_envelope(
                         envelope,
                         received_at=envelope.get("receivedAt") or envelope.get("createdAt"),
                         delivery_count=int(envelope.get("deliveryCount") or 1),

@@ -60,6 +60,7 @@ class ReceiverStoreSource:
         if not self.path.is_file():
             raise EventSourceError(
                 f"the receiver store {self.path.name} does not exist yet",
+                code="source_missing",
                 remedy="start `runbook receiver` (or point event_source.path at your receiver's "
                 "database); it is created on the first webhook.",
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from runbook_lib.cli import run_go_live
 from runbook_lib.core.checks import Check
 from runbook_lib.core.gate import evaluate_gate, load_catalog
 from runbook_lib.core.parameters import Attestation
+from runbook_lib.reporting.summary import Summary
 from tests.stack import running_stack
 
 ATTESTATION_ITEMS = {i.item_id for i in load_catalog() if i.attestation}
@@ -127,11 +127,11 @@ def test_go_live_without_attestations_is_no_go_and_exits_1(tmp_path):
             stack.params(attestations=[]), reports_root=tmp_path / "reports", extra_env=stack.env
         )
     assert run.exit_code == 1
-    gate = run.summary["gate"]
+    gate = run.summary.gate
     assert gate["verdict"] == "NO-GO"
     assert set(gate["missingAttestations"]) == ATTESTATION_ITEMS
     assert {i["id"] for i in gate["blockingUnmet"]} == ATTESTATION_ITEMS
-    failing = [c["id"] for c in run.summary["checks"] if c["status"] == "FAIL"]
+    failing = [c.check_id for c in run.summary.checks if c.status == "FAIL"]
     assert failing == ["gate.verdict"]  # everything else passed: only the gate holds it back
     html = (run.report_dir / "report.html").read_text()
     assert "NO-GO" in html and "To do before go-live" in html
@@ -141,8 +141,8 @@ def test_go_live_without_attestations_is_no_go_and_exits_1(tmp_path):
 def test_go_live_with_rehearsal_attestations_is_go_and_labelled(tmp_path):
     with running_stack(tmp_path) as stack:
         run = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=stack.env)
-    assert run.exit_code == 0, [c for c in run.summary["checks"] if c["status"] != "PASS"]
-    gate = json.loads((run.report_dir / "summary.json").read_text())["gate"]
+    assert run.exit_code == 0, [c for c in run.summary.checks if c.status != "PASS"]
+    gate = Summary.load(run.report_dir).gate
     assert gate["verdict"] == "GO"
     assert set(gate["rehearsalAttestations"]) == ATTESTATION_ITEMS
     html = (run.report_dir / "report.html").read_text()

@@ -69,9 +69,9 @@ def test_runbook_drills_writes_a_passing_report(stack, tmp_path):
     run = run_go_live(
         stack.params(), reports_root=tmp_path / "r", extra_env=stack.env, kind="drills"
     )
-    assert run.exit_code == 0, [c for c in run.summary["checks"] if c["status"] != "PASS"]
+    assert run.exit_code == 0, [c for c in run.summary.checks if c.status != "PASS"]
     assert run.report_dir.name.startswith("drills-sandbox-")
-    assert {c["id"] for c in run.summary["checks"]} >= set(DRILL_IDS)
+    assert {c.check_id for c in run.summary.checks} >= set(DRILL_IDS)
 
 
 def test_bad_parameters_for_drills_give_a_drills_report(tmp_path):
@@ -80,4 +80,4 @@ def test_bad_parameters_for_drills_give_a_drills_report(tmp_path):
     run = run_go_live(bad, reports_root=tmp_path / "r", kind="drills")
     assert run.exit_code == 3
     assert run.report_dir.name.startswith("drills-unknown-")
-    assert run.summary["kind"] == "drills"
+    assert run.summary.kind == "drills"

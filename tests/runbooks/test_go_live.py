@@ -10,6 +10,7 @@ import pytest
 
 from runbook_lib.cli import run_go_live
 from runbook_lib.reporting.execute import execute_report
+from runbook_lib.reporting.summary import Summary
 from tests.stack import ROOT, running_stack
 
 pytestmark = pytest.mark.notebook
@@ -24,16 +25,16 @@ def stack(tmp_path):
 def test_go_live_passes_on_the_sandbox_and_writes_a_dated_report(stack, tmp_path):
     run = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=stack.env)
     summary = run.summary
-    failing = [c for c in summary["checks"] if c["status"] not in ("PASS", "SKIP")]
+    failing = [c for c in summary.checks if c.status not in ("PASS", "SKIP")]
     assert run.exit_code == 0, failing
-    assert summary["outcome"] == "PASS" and failing == []
-    skipped = [c["id"] for c in summary["checks"] if c["status"] == "SKIP"]
+    assert summary.outcome == "PASS" and failing == []
+    skipped = [c.check_id for c in summary.checks if c.status == "SKIP"]
     assert skipped == ["changes.previous"]  # a first go-live has nothing to compare with
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", run.report_dir.parent.name)
     assert re.fullmatch(r"go-live-sandbox-\d{6}Z-[0-9a-f]{6}", run.report_dir.name)
     for name in ("report.ipynb", "report.html", "summary.json"):
         assert (run.report_dir / name).exists()
-    ids = {c["id"] for c in summary["checks"]}
+    ids = {c.check_id for c in summary.checks}
     assert {
         "auth.token",
         "whoami.context",
@@ -46,10 +47,11 @@ def test_go_live_passes_on_the_sandbox_and_writes_a_dated_report(stack, tmp_path
         "lifecycle.final",
         "support.trace",
     } <= ids
-    (message,) = summary["messages"]
+    (message,) = summary.messages
     assert message["messageId"].startswith("msg_") and message["externalReference"]
     assert message["lifecycle"]["state"] == "DELIVERED"
     assert json.loads((run.report_dir / "summary.json").read_text())["schemaVersion"] == 1
+    assert Summary.load(run.report_dir) == run.summary  # the one reader reads what was written
     html = (run.report_dir / "report.html").read_text()
     assert html.index("Verdict") < html.index("Preflight")  # the verdict opens the report
     assert "golive = GoLiveRun.open" not in html  # code hidden
@@ -72,22 +74,22 @@ def test_suspended_expected_number_fails_with_exit_1(stack, tmp_path):
         stack.params(numbers=numbers), reports_root=tmp_path / "r", extra_env=stack.env
     )
     assert run.exit_code == 1
-    by_id = {c["id"]: c for c in run.summary["checks"]}
-    assert by_id["numbers.num_sbx_suspended"]["status"] == "FAIL"
-    assert "SUSPENDED" in by_id["numbers.num_sbx_suspended"]["summary"]
-    assert by_id["numbers.num_sbx_primary"]["status"] == "PASS"
+    by_id = {c.check_id: c for c in run.summary.checks}
+    assert by_id["numbers.num_sbx_suspended"].status == "FAIL"
+    assert "SUSPENDED" in by_id["numbers.num_sbx_suspended"].summary
+    assert by_id["numbers.num_sbx_primary"].status == "PASS"
 
 
 def test_rerun_of_the_same_run_id_sends_no_second_message(stack, tmp_path):
     params = stack.params()
     first = run_go_live(params, reports_root=tmp_path / "r", extra_env=stack.env)
-    run_id = first.summary["runId"]
+    run_id = first.summary.run_id
     second = run_go_live(params, reports_root=tmp_path / "r", run_id=run_id, extra_env=stack.env)
     assert second.exit_code == 0
     assert golive_sends(stack) == 1
     assert stack.sandbox.sandbox.message_count() == 2  # plus the outage drill's own, also replayed
-    assert first.summary["messages"][0]["messageId"] == second.summary["messages"][0]["messageId"]
-    assert second.summary["messages"][0]["resumedFromLedger"] is True
+    assert first.summary.messages[0]["messageId"] == second.summary.messages[0]["messageId"]
+    assert second.summary.messages[0]["resumedFromLedger"] is True
 
 
 def test_failed_destination_is_reported_as_failed_not_delivered(stack, tmp_path):
@@ -95,8 +97,8 @@ def test_failed_destination_is_reported_as_failed_not_delivered(stack, tmp_path)
     text = params.read_text().replace("to: '+15005550001'", "to: '+15005550002'")
     params.write_text(text.replace("expect: delivered", "expect: failed"))
     run = run_go_live(params, reports_root=tmp_path / "r", extra_env=stack.env)
-    assert run.exit_code == 0, run.summary["checks"]
-    lifecycle = run.summary["messages"][0]["lifecycle"]
+    assert run.exit_code == 0, run.summary.checks
+    lifecycle = run.summary.messages[0]["lifecycle"]
     assert lifecycle["state"] == "FAILED" and lifecycle["failureCode"]
 
 
@@ -105,14 +107,14 @@ def test_bad_parameters_exit_3_with_a_report(tmp_path):
     bad.write_text("environment: sandbox\nprovider: {}\n")
     run = run_go_live(bad, reports_root=tmp_path / "r")
     assert run.exit_code == 3
-    assert "provider.base_url: required" in run.summary["error"]
+    assert "provider.base_url: required" in run.summary.error
     assert (run.report_dir / "report.html").exists()
 
 
 def test_missing_secret_env_exits_3_naming_the_variable(stack, tmp_path):
     run = run_go_live(stack.params(), reports_root=tmp_path / "r")
     assert run.exit_code == 3
-    assert "REDCLOUD_CLIENT_SECRET" in run.summary["error"]
+    assert "REDCLOUD_CLIENT_SECRET" in run.summary.error
 
 
 def test_a_failing_cell_still_leaves_a_report_that_says_where(tmp_path):
@@ -126,9 +128,9 @@ def test_a_failing_cell_still_leaves_a_report_that_says_where(tmp_path):
         parameters={"params_file": str(tmp_path / "missing.yaml"), "run_id": ""},
         cwd=Path.cwd(),
     )
-    assert run.exit_code == 2 and run.summary["outcome"] == "ERROR"
-    assert run.summary["failedCell"]["error"] == "ParameterError"
-    assert "does not exist" in run.summary["failedCell"]["message"]
+    assert run.exit_code == 2 and run.summary.outcome == "ERROR"
+    assert run.summary.failed_cell["error"] == "ParameterError"
+    assert "does not exist" in run.summary.failed_cell["message"]
     html = (folder / "report.html").read_text()
     assert "ParameterError" in html[: html.index("does not exist") + 100]
 
@@ -145,9 +147,9 @@ def test_go_live_rehearsed_under_a_fault_profile_still_passes(stack, tmp_path):
     run = run_go_live(
         stack.params(fault_profile=faults), reports_root=tmp_path / "r", extra_env=stack.env
     )
-    assert run.exit_code == 0, [c for c in run.summary["checks"] if c["status"] != "PASS"]
-    by_id = {c["id"]: c for c in run.summary["checks"]}
-    assert by_id["preflight.faults"]["status"] == "PASS"
+    assert run.exit_code == 0, [c for c in run.summary.checks if c.status != "PASS"]
+    by_id = {c.check_id: c for c in run.summary.checks}
+    assert by_id["preflight.faults"].status == "PASS"
     assert golive_sends(stack) == 1
 
 
@@ -155,6 +157,6 @@ def test_a_second_go_live_reports_what_changed_since_the_first(stack, tmp_path):
     first = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=stack.env)
     second = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=stack.env)
     assert first.exit_code == second.exit_code == 0
-    change = next(c for c in second.summary["checks"] if c["id"] == "changes.previous")
-    assert change["status"] == "PASS" and first.report_dir.name in change["summary"]
-    assert second.summary["snapshot"]["numbers"]["num_sbx_primary"]["status"] == "ACTIVE"
+    change = next(c for c in second.summary.checks if c.check_id == "changes.previous")
+    assert change.status == "PASS" and first.report_dir.name in change.summary
+    assert second.summary.snapshot["numbers"]["num_sbx_primary"]["status"] == "ACTIVE"

@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from runbook_lib.core.errors import WebhookVerificationError
-from runbook_lib.core.events import event_from_envelope
-from runbook_lib.core.lifecycle import STATE_BY_EVENT
 from runbook_lib.core.serving import BackgroundServer
 from runbook_lib.core.signing import generate_webhook_secret, verify_webhook
+from runbook_lib.providers.redcloud.contract import EVENT_STATES as STATE_BY_EVENT
+from runbook_lib.providers.redcloud.contract import event_from_envelope
 from runbook_lib.receiver import run_receiver
 from runbook_lib.runbooks.probe import StoreReader, run_probe
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from runbook_lib.cli import main, run_go_live, run_read_only
+from runbook_lib.reporting.summary import Summary
 from tests.stack import running_stack
 
 pytestmark = pytest.mark.notebook
@@ -19,21 +20,21 @@ def golive(tmp_path_factory):
     with running_stack(folder) as stack:
         params = stack.params()
         run = run_go_live(params, reports_root=folder / "reports", extra_env=stack.env)
-        assert run.exit_code == 0, run.summary.get("error")
+        assert run.exit_code == 0, run.summary.error
         yield stack, params, run
 
 
 def test_trace_by_message_id_shows_the_journey(golive, monkeypatch):
     stack, params, go = golive
-    message = go.summary["messages"][0]
+    message = go.summary.messages[0]
     for key, value in stack.env.items():
         monkeypatch.setenv(key, value)
     run = run_read_only(
         "trace", params, reports_root=go.report_dir.parent.parent,
         notebook_parameters={"message_id": message["messageId"], "external_reference": ""},
     )  # fmt: skip
-    assert run.exit_code == 0, run.summary.get("error")
-    ids = {c["id"]: c["status"] for c in run.summary["checks"]}
+    assert run.exit_code == 0, run.summary.error
+    ids = {c.check_id: c.status for c in run.summary.checks}
     assert ids["trace.acceptance"] == "PASS" and ids["trace.found"] == "PASS"
     assert ids["trace.outcome"] == "PASS"
     evidence = json.loads((run.report_dir / "evidence.json").read_text())
@@ -48,7 +49,7 @@ def test_trace_by_message_id_shows_the_journey(golive, monkeypatch):
 
 def test_trace_by_external_reference_and_not_found(golive, monkeypatch, capsys):
     stack, params, go = golive
-    message = go.summary["messages"][0]
+    message = go.summary.messages[0]
     reports = str(go.report_dir.parent.parent)
     code = main(
         [
@@ -92,11 +93,11 @@ def test_audit_of_a_healthy_window_with_drift_against_the_go_live(golive, monkey
     audit_dir = go.report_dir.parent.parent / next(
         r["path"] for r in index["runs"] if r["kind"] == "audit"
     )
-    summary = json.loads((audit_dir / "summary.json").read_text())
-    drift = next(c for c in summary["checks"] if c["id"] == "audit.drift")
-    assert drift["status"] == "PASS" and go.report_dir.name in drift["summary"]
-    assert summary["failureDomain"]["domain"] == "healthy"
-    assert summary["status"]["What broke"].startswith("nothing")
+    summary = Summary.load(audit_dir)
+    drift = next(c for c in summary.checks if c.check_id == "audit.drift")
+    assert drift.status == "PASS" and go.report_dir.name in drift.summary
+    assert summary.failure_domain["domain"] == "healthy"
+    assert summary.status["What broke"].startswith("nothing")
     html = (audit_dir / "report.html").read_text()
     assert html.count("data:image/png;base64") >= 3  # funnel, events per minute, latency
 

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from runbook_lib.cli import run_go_live
+from runbook_lib.reporting.summary import Summary
 from runbook_lib.security.leakguard import REDACTED, encodings, scan_and_redact
 from runbook_lib.security.privacy import mask_phone
 from tests.stack import ROOT, running_stack
@@ -56,11 +57,11 @@ def test_passing_run_with_debug_logging_leaves_no_secret_anywhere(tmp_path):
             stack.params(log_level="DEBUG"), reports_root=tmp_path / "reports", extra_env=stack.env
         )
         values = stack_secrets(stack)
-    assert run.exit_code == 0, run.summary.get("error")
+    assert run.exit_code == 0, run.summary.error
     assert len(values) >= 4  # client secret, webhook secret, Basic form, at least one token
     assert (run.report_dir / "run.log").stat().st_size > 0
     assert_no_canary(run.report_dir, values)
-    guard = run.summary["leakGuard"]
+    guard = run.summary.leak_guard
     assert guard["status"] == "CLEAN" and guard["secretsChecked"] >= 3
 
 
@@ -71,8 +72,8 @@ def test_bad_credentials_fail_cleanly_without_the_secret(tmp_path):
         run = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=env)
         values = [wrong, stack.client_secret, *stack_secrets(stack)]
     assert run.exit_code == 1
-    token = next(c for c in run.summary["checks"] if c["id"] == "auth.token")
-    assert token["status"] == "FAIL" and "invalid_client" in token["summary"]
+    token = next(c for c in run.summary.checks if c.check_id == "auth.token")
+    assert token.status == "FAIL" and "invalid_client" in token.summary
     assert_no_canary(run.report_dir, values)
     assert quote(wrong, safe="") not in (run.report_dir / "run.log").read_text()
 
@@ -83,8 +84,8 @@ def test_token_endpoint_5xx_fails_cleanly_without_the_secret(tmp_path):
         run = run_go_live(params, reports_root=tmp_path / "reports", extra_env=stack.env)
         values = stack_secrets(stack)
     assert run.exit_code == 1
-    token = next(c for c in run.summary["checks"] if c["id"] == "auth.token")
-    assert token["status"] == "FAIL" and "5" in token["summary"]
+    token = next(c for c in run.summary.checks if c.check_id == "auth.token")
+    assert token.status == "FAIL" and "5" in token.summary
     assert_no_canary(run.report_dir, values)
 
 
@@ -109,9 +110,9 @@ def test_a_cell_raising_with_the_token_in_its_locals_is_caught_and_redacted(tmp_
     with running_stack(tmp_path) as stack:
         run = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=stack.env)
         values = stack_secrets(stack)
-    assert run.exit_code == 4, run.summary.get("error")
-    assert run.summary["outcome"] == "SECRET_LEAK"
-    assert any(h["secret"] == "access token" for h in run.summary["leakGuard"]["hits"])
+    assert run.exit_code == 4, run.summary.error
+    assert run.summary.outcome == "SECRET_LEAK"
+    assert any(h["secret"] == "access token" for h in run.summary.leak_guard["hits"])
     assert REDACTED in (run.report_dir / "report.ipynb").read_text()
     assert_no_canary(run.report_dir, values)
 
@@ -127,13 +128,13 @@ def test_a_secret_planted_in_an_output_fails_the_run_with_exit_4(tmp_path, monke
         run = run_go_live(stack.params(), reports_root=tmp_path / "reports", extra_env=stack.env)
         values = stack_secrets(stack)
     assert run.exit_code == 4
-    hits = run.summary["leakGuard"]["hits"]
+    hits = run.summary.leak_guard["hits"]
     assert any(
         h["secret"].startswith("client secret") and h["encoding"] == "base64" for h in hits
     ), hits
     assert "report.ipynb" in {h["artifact"] for h in hits}
-    summary = json.loads((run.report_dir / "summary.json").read_text())
-    assert summary["exitCode"] == 4 and "redacted" in summary["error"]
+    summary = Summary.load(run.report_dir)
+    assert summary.exit_code == 4 and "redacted" in summary.error
     assert_no_canary(run.report_dir, values)
 
 
@@ -168,7 +169,7 @@ def test_destinations_are_masked_by_default_and_shown_when_configured(tmp_path):
         )
     number = "+15005550001"
     for run in (masked, shown):
-        assert run.exit_code == 0, run.summary.get("error")
+        assert run.exit_code == 0, run.summary.error
     masked_text = "".join(artifact_texts(masked.report_dir).values())
     assert number not in masked_text and mask_phone(number) in masked_text
     assert number in (shown.report_dir / "report.html").read_text()

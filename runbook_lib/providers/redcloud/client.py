@@ -28,8 +28,11 @@ from ...core.errors import (
     TokenEndpointError,
 )
 from ...core.retry import RetryPolicy, is_retryable_response, parse_retry_after
-from ...security.secrets import secret_from_env
+from ...core.sends import Acceptance
+from ...security.secrets import Secret, secret_from_env
 from .auth import ClientCredentialsAuth, TokenInfo
+from .contract import API
+from .resources import ClientContext, Number, NumberInventory
 
 __all__ = ["ApiResult", "NumbersListing", "RedCloudClient", "RequestRecord", "build_client"]
 
@@ -151,10 +154,55 @@ class RedCloudClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- API ----------------------------------------------------------------------------------
+    # -- typed resources (what the runbooks use) ---------------------------------------------
+    def context(self) -> ClientContext:
+        """The identity step: whoami as a :class:`ClientContext`."""
+        result = self.whoami()
+        return ClientContext.from_wire(result.data, request_id=result.request_id)
+
+    def inventory(self) -> NumberInventory:
+        """The sender inventory: every number, every page, as :class:`Number` values."""
+        listing = self.list_numbers()
+        return NumberInventory(
+            numbers=tuple(Number.from_wire(n) for n in listing.numbers),
+            pages=listing.pages,
+            request_ids=listing.request_ids,
+        )
+
+    def send(self, payload: dict[str, Any], *, idempotency_key: str) -> Acceptance:
+        """The controlled send, answered as an :class:`~runbook_lib.core.sends.Acceptance`."""
+        result = self.send_message(payload, idempotency_key=idempotency_key)
+        data = result.data if isinstance(result.data, dict) else {}
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) else None
+
+        return Acceptance(
+            message_id=text("messageId"),
+            external_reference=text("externalReference"),
+            status=data.get("status"),
+            accepted_at=data.get("acceptedAt"),
+            http_status=result.status,
+            request_id=result.request_id,
+            request_ids=tuple(result.request_ids),
+            attempts=result.attempts,
+            replayed=result.replayed,
+            expected_http_status=202,
+            expected_status="QUEUED",
+        )
+
+    def with_credential(self, secret: Secret) -> RedCloudClient:
+        """A client like this one with another client secret (the invalid-credentials drill)."""
+        auth = ClientCredentialsAuth(
+            token_url=self.auth.token_url, client_id=self.auth.client_id, client_secret=secret
+        )
+        return RedCloudClient(base_url=self.base_url, auth=auth, retry=self.retry)
+
+    # -- the wire API ---------------------------------------------------------------------------
     def whoami(self) -> ApiResult:
         """``GET /api/core/whoami``: the active API client context."""
-        return self._call("GET", "/api/core/whoami")
+        return self._call("GET", API["whoami"])
 
     def list_numbers(self, *, limit: int | None = None, max_pages: int = 1000) -> NumbersListing:
         """All numbers, following ``nextCursor`` until it is null."""
@@ -168,7 +216,7 @@ class RedCloudClient:
                 params["limit"] = limit
             if cursor:
                 params["cursor"] = cursor
-            result = self._call("GET", "/api/core/numbers", params=params)
+            result = self._call("GET", API["numbers"], params=params)
             pages += 1
             if result.request_id:
                 request_ids.append(result.request_id)
@@ -196,7 +244,7 @@ class RedCloudClient:
             raise ValueError("send_message needs an idempotency key")
         return self._call(
             "POST",
-            "/api/core/messages/send",
+            API["send"],
             json=payload,
             headers={"Idempotency-Key": idempotency_key},
         )

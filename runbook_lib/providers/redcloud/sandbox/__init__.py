@@ -22,7 +22,7 @@ from .config import (
     SEEDED_NUMBERS,
     SandboxConfig,
 )
-from .control import SandboxControl, is_sandbox
+from .control import SandboxControl
 from .faults import FaultProfile
 from .state import SandboxState
 
@@ -37,7 +37,6 @@ __all__ = [
     "Sandbox",
     "SandboxConfig",
     "SandboxControl",
-    "is_sandbox",
     "run_sandbox",
 ]
 

@@ -8,16 +8,10 @@ import httpx
 
 from ....core.errors import RunbookError
 
-__all__ = ["SandboxControl", "is_sandbox"]
+__all__ = ["SandboxControl"]
 
-
-def is_sandbox(base_url: str, *, timeout: float = 5.0) -> bool:
-    """True when ``base_url`` serves this project's sandbox (its control plane answers)."""
-    try:
-        response = httpx.get(base_url.rstrip("/") + "/_sandbox/faults", timeout=timeout)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200 and "webhooks" in response.json()
+# Whether a target is the sandbox is said by the parameter file (``provider.sandbox: true``); the
+# runbook never sends a control-plane request to find out (that would reach production too).
 
 
 class SandboxControl:

@@ -16,17 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..contract import EVENT_STATES
 from .config import DEFAULT_OUTCOME, DESTINATIONS, FAILURE, SEEDED_NUMBERS, SandboxConfig
 from .faults import Faults
 
 __all__ = ["IdempotencyRecord", "OutboundEvent", "SandboxState", "iso"]
 
-_STATUS = {
-    "message.queued": "QUEUED",
-    "message.sent": "SENT",
-    "message.delivery": "DELIVERED",
-    "message.failed": "FAILED",
-}
+_STATUS = EVENT_STATES  # the contract's event type → status, spelled once in contract.py
 
 
 def iso(ts: float | None = None) -> str:
