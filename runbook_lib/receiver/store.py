@@ -373,7 +373,9 @@ class EventStore:
         """Write and commit ``batch``, then resolve every future."""
         live = [d.future.set_running_or_notify_cancel() for d in batch]
         try:
-            outcomes: list[tuple[bool, Any]] = [(True, o) for o in _write_batch(db, batch, self.rejection_samples)]
+            outcomes: list[tuple[bool, Any]] = [
+                (True, o) for o in _write_batch(db, batch, self.rejection_samples)
+            ]
             self.commits += 1
         except sqlite3.OperationalError as exc:  # the database (locked, full, I/O), not the data
             outcomes = [(False, exc)] * len(batch)
@@ -437,7 +439,9 @@ class EventStore:
 
     def rejections(self) -> list[dict[str, Any]]:
         """The newest refused deliveries kept (at most :attr:`rejection_samples`), oldest first."""
-        sql = "SELECT received_at, reason, webhook_id, event_type FROM rejection_samples ORDER BY seq"
+        sql = (
+            "SELECT received_at, reason, webhook_id, event_type FROM rejection_samples ORDER BY seq"
+        )
         with self._lock:
             rows = self._db.execute(sql).fetchall()
         keys = ("receivedAt", "reason", "webhookId", "eventType")

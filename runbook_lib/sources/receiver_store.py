@@ -146,8 +146,12 @@ class ReceiverStoreSource:
             refusals = (
                 pl.DataFrame(
                     counted,
-                    schema={"received_at": pl.Utf8, "reason": pl.Utf8, "webhook_id": pl.Utf8,
-                            "count": pl.Int64},  # fmt: skip
+                    schema={
+                        "received_at": pl.Utf8,
+                        "reason": pl.Utf8,
+                        "webhook_id": pl.Utf8,
+                        "count": pl.Int64,
+                    },  # fmt: skip
                     orient="row",
                 )
                 .with_columns(pl.int_ranges(0, "count").alias("count"))
