@@ -344,8 +344,17 @@ def cmd_reports(args: argparse.Namespace) -> int:
 # -- servers ----------------------------------------------------------------------------------
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import Sandbox, SandboxConfig
-    from .serving import serve_forever
+    from .serving import is_loopback, serve_forever
 
+    remote = not is_loopback(args.host)
+    if remote and not args.allow_remote:
+        raise ConfigurationError(
+            f"--host {args.host} is not a loopback address, and the sandbox's control plane and "
+            "rehearsal credentials are unauthenticated by design: anyone who reaches it can "
+            "change its faults and obtain tokens.",
+            remedy="serve it on 127.0.0.1 (the default), or add --allow-remote on a network "
+            "you trust.",
+        )
     kwargs = {}
     if os.environ.get(args.client_secret_env):
         kwargs["client_secret"] = os.environ[args.client_secret_env]
@@ -355,6 +364,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         webhook_url=args.webhook_url, lifecycle_delay=args.lifecycle_delay, **kwargs
     )
     sandbox = Sandbox(config)
+    if remote:
+        _say(
+            f"Note: --allow-remote: the sandbox listens on {args.host}; its control plane and "
+            "rehearsal credentials are open to whoever reaches that address."
+        )
     _say(
         f"Red Cloud sandbox on http://{args.host}:{args.port} (client_id {config.client_id}); "
         f"webhooks → {args.webhook_url or 'nowhere (set --webhook-url)'}. Ctrl-C stops it."
@@ -365,12 +379,23 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_receiver(args: argparse.Namespace) -> int:
     from .receiver import ReceiverConfig, build_receiver
-    from .serving import serve_forever
+    from .serving import is_loopback, serve_forever
 
+    limits = {
+        name: getattr(args, name)
+        for name in ("max_body_bytes", "body_timeout", "rejection_samples")
+        if getattr(args, name) is not None  # unset: ReceiverConfig's default
+    }
     config = ReceiverConfig(
-        host=args.host, port=args.port, db_path=Path(args.db), secret_env=args.secret_env
+        host=args.host, port=args.port, db_path=Path(args.db), secret_env=args.secret_env, **limits
     )
     app = build_receiver(config)
+    if not is_loopback(args.host):
+        _say(
+            f"Note: listening on {args.host}, not only on this machine: the receiver is meant to "
+            f"face the internet; bodies over {config.max_body_bytes} bytes, oversized headers and "
+            "unsigned requests are refused and counted."
+        )
     _say(
         f"Webhook receiver on http://{args.host}:{args.port}{config.path}, storing to {args.db}. "
         "Ctrl-C stops it."
@@ -496,6 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the documented rehearsal secret)",
     )
     p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not loopback (the control plane is unauthenticated)",
+    )
+    p.add_argument(
         "--webhook-secret-env",
         default="REDCLOUD_WEBHOOK_SECRET",
         help="env var holding the whsec_ signing secret (default: the rehearsal secret)",
@@ -510,6 +540,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--secret-env",
         default="REDCLOUD_WEBHOOK_SECRET",
         help="env var holding the whsec_ signing secret(s), space-separated for rotation",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        help="refuse bodies larger than this with 413 (default 1048576, 1 MiB)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        help="seconds a request body may take to arrive before 408 (default 10)",
+    )
+    p.add_argument(
+        "--rejection-samples",
+        type=int,
+        help="refused deliveries whose details are kept; all are counted (default 1000)",
     )
     p.set_defaults(func=cmd_receiver)
     return parser
