@@ -160,9 +160,9 @@ class GoLiveRun(RecordedRun):
                     "event_source.path, and point the account webhook at it.",
                 )
             )
-        lock_note = self._environ.get(LOCK_NOTE_ENV)
-        if lock_note:
-            self.recorder.note(lockTakeover=lock_note)
+        lock_note = self._environ.get(
+            LOCK_NOTE_ENV
+        )  # set by the CLI when it took a dead run's lock
         return self._record(
             "preflight", "Preflight", checks, notes=(lock_note,) if lock_note else ()
         )
