@@ -22,20 +22,24 @@ from .client import RedCloudClient, build_client
 from .errors import RunbookError
 from .events import WebhookEvent
 from .gate import GateReport, evaluate_gate
-from .ledger import SendLedger
+from .ledger import SendLedger, parse_stamp
 from .lifecycle import MessageLifecycle, reconstruct
+from .locks import LOCK_NOTE_ENV
 from .logs import configure_run_logging
 from .parameters import RunbookParameters, load_parameters
 from .recorder import RunRecorder
 from .reports_index import previous_report, reports_root_of
 from .runs import RecordedRun
 from .secrets import secret_from_env
-from .sends import SentMessage, controlled_send, idempotency_key_for, prove_replay
+from .sends import ReplayWindow, SentMessage, controlled_send, idempotency_key_for, prove_replay
 from .snapshot import context_snapshot, diff_snapshots, load_snapshot
 
 __all__ = ["GoLiveRun"]
 
 REQUIRED_SCOPES = ("messages:send", "numbers:read")
+# Receiver and provider clocks may disagree this much (plus the measured skew) before an event
+# received "before" the acceptance is judged to predate it.
+EVENT_CLOCK_ALLOWANCE_SECONDS = 5.0
 
 
 def _fail_from(check_id: str, title: str, exc: RunbookError, **evidence: Any) -> Check:
@@ -90,6 +94,8 @@ class GoLiveRun(RecordedRun):
         self.whoami: dict[str, Any] | None = None
         self.numbers: list[dict[str, Any]] | None = None
         self.sent: SentMessage | None = None
+        self.clock_skew: float | None = None
+        self.window = ReplayWindow(seconds=params.provider.idempotency_window_hours * 3600)
 
     @classmethod
     def open(cls, params_file: str | Path, *, run_id: str = "", **kwargs: Any) -> GoLiveRun:
@@ -97,6 +103,13 @@ class GoLiveRun(RecordedRun):
         return cls(load_parameters(params_file), run_id=run_id, **kwargs)
 
     # -- helpers ------------------------------------------------------------------------------
+    def _run_age_seconds(self) -> float | None:
+        return self.ledger.age_seconds(self.ledger.run_started_at(self.run_id))
+
+    def _outside_window(self) -> bool:
+        """This run began longer ago than the provider remembers keys: it must send nothing."""
+        return not self.window.holds(self._run_age_seconds())
+
     # -- 1. preflight -------------------------------------------------------------------------
     def preflight(self) -> StepReport:
         """Parameters, the secret's presence (never its value), the clock, where evidence goes."""
@@ -147,7 +160,12 @@ class GoLiveRun(RecordedRun):
                     "event_source.path, and point the account webhook at it.",
                 )
             )
-        return self._record("preflight", "Preflight", checks)
+        lock_note = self._environ.get(
+            LOCK_NOTE_ENV
+        )  # set by the CLI when it took a dead run's lock
+        return self._record(
+            "preflight", "Preflight", checks, notes=(lock_note,) if lock_note else ()
+        )
 
     def _apply_fault_profile(self) -> Check:
         from .sandbox.control import SandboxControl, is_sandbox
@@ -176,6 +194,7 @@ class GoLiveRun(RecordedRun):
                 remedy="make sure this host runs NTP: webhook timestamps are checked to ±5 min.",
             )
         skew = time.time() - server
+        self.clock_skew = skew
         evidence = {"skewSeconds": round(skew, 1)}
         limit_warn = self.params.clock_skew_warn_seconds
         limit_fail = self.params.clock_skew_fail_seconds
@@ -498,6 +517,8 @@ class GoLiveRun(RecordedRun):
             allowlist=self.params.test_send.allowlist,
             max_sends=self.params.test_send.max_sends,
             show_phone=self.show_phone,
+            window=self.window,
+            run_started_at=self.ledger.run_started_at(self.run_id),
         )
         self.sent = outcome.message
         self.recorder.note(messages=[outcome.message.to_dict()])
@@ -511,7 +532,9 @@ class GoLiveRun(RecordedRun):
             return self._record(
                 step, step_title, [_skip("send.replay", title, "no accepted send to replay")]
             )
-        check = prove_replay(self.client, self.ledger, run_id=self.run_id, message=self.sent)
+        check = prove_replay(
+            self.client, self.ledger, run_id=self.run_id, message=self.sent, window=self.window
+        )
         self.recorder.note(messages=[self.sent.to_dict()])
         return self._record(step, step_title, [check])
 
@@ -547,9 +570,14 @@ class GoLiveRun(RecordedRun):
         started = time.monotonic()
         seen: set[str] = set()
         lifecycle: MessageLifecycle | None = None
+        accepted = self._acceptance_instant()
+        allowance = EVENT_CLOCK_ALLOWANCE_SECONDS + abs(self.clock_skew or 0.0)
+        prior: list[WebhookEvent] = []
         try:
             while True:
-                events = self._read_events(message_id)
+                events, prior = _split_at_acceptance(
+                    self._read_events(message_id), accepted, allowance
+                )
                 lifecycle = reconstruct(events).messages.get(message_id)
                 if lifecycle:
                     for state in ("QUEUED", "SENT", "DELIVERED", "FAILED"):
@@ -575,10 +603,13 @@ class GoLiveRun(RecordedRun):
         self.sent.lifecycle = lifecycle
         self.recorder.note(messages=[self.sent.to_dict()])
         waited = round(time.monotonic() - started, 1)
+        checks = _lifecycle_checks(lifecycle, expect, timeout)
+        if prior:
+            checks.append(_prior_events_check(message_id, accepted, prior))
         return self._record(
             step,
             step_title,
-            _lifecycle_checks(lifecycle, expect, timeout),
+            checks,
             details={
                 "messageId": message_id,
                 "waitedSeconds": waited,
@@ -591,6 +622,17 @@ class GoLiveRun(RecordedRun):
                 if "missing" not in flag
             ),
         )
+
+    def _acceptance_instant(self) -> datetime | None:
+        """The earliest the send can have been accepted: its acceptedAt or its ledger key."""
+        assert self.sent is not None
+        entry = self.ledger.entry(self.run_id, self.sent.step)
+        stamps = [
+            parse_stamp(self.sent.accepted_at),
+            parse_stamp(entry.reserved_at if entry else None),
+        ]
+        known = [s for s in stamps if s is not None]
+        return min(known) if known else None
 
     # -- 7. support ---------------------------------------------------------------------------
     def support_handoff(self) -> StepReport:
@@ -664,6 +706,12 @@ class GoLiveRun(RecordedRun):
             return self._record(
                 step, step_title, [_skip("drill.all", "Failure drills", "no token")]
             )
+        if self._outside_window():
+            reason = (
+                f"this run started beyond the provider's {self.window.describe()} idempotency "
+                "window: its drill sends could not be replayed, so none is made (start a new run)"
+            )
+            return self._record(step, step_title, [_skip("drill.all", "Failure drills", reason)])
         sandbox_url = (
             self.params.provider.base_url if is_sandbox(self.params.provider.base_url) else None
         )
@@ -727,6 +775,12 @@ class GoLiveRun(RecordedRun):
         def every_send_has_a_key() -> tuple[bool, str]:
             sends = [r for r in log if r.path.endswith("/messages/send") and not r.deliberate]
             missing = [r for r in sends if not r.idempotency_key]
+            recorded = self.sent is not None and self.sent.resumed and self.sent.message_id
+            if not sends and recorded:
+                return True, (
+                    f"the send was accepted earlier in this run under key "
+                    f"{self.sent.idempotency_key} (recorded in the ledger; not sent again)"
+                )
             if not sends:
                 return False, "no send was made in this run"
             return (
@@ -815,6 +869,47 @@ def _summary_checks(report_dir: Path) -> list[dict[str, Any]]:
         )
     except (OSError, ValueError):
         return []
+
+
+def _split_at_acceptance(
+    events: list[WebhookEvent], accepted: datetime | None, allowance: float
+) -> tuple[list[WebhookEvent], list[WebhookEvent]]:
+    """Events received after the acceptance (evidence), and those received before it (a finding).
+
+    An event cannot describe a message before the provider accepted it: one received earlier
+    belongs to another message that had the same id (a reissued id, another session's store).
+    """
+    if accepted is None:
+        return events, []
+    counted, prior = [], []
+    for event in events:
+        received = parse_stamp(event.received_at)
+        early = received is not None and (accepted - received).total_seconds() > allowance
+        (prior if early else counted).append(event)
+    return counted, prior
+
+
+def _prior_events_check(
+    message_id: str, accepted: datetime | None, prior: list[WebhookEvent]
+) -> Check:
+    first = prior[0]
+    return Check(
+        "lifecycle.prior_events",
+        "No event predates the acceptance",
+        "FAIL",
+        f"{len(prior)} stored event(s) for {message_id} were received before it was accepted "
+        f"({accepted.isoformat(timespec='seconds') if accepted else '?'}), e.g. "
+        f"{first.event_type} {first.event_id} received {first.received_at}: not counted as "
+        "evidence of this send",
+        evidence={
+            "events": [
+                {"eventId": e.event_id, "eventType": e.event_type, "receivedAt": e.received_at}
+                for e in prior[:20]
+            ]
+        },  # fmt: skip
+        remedy="the provider reissued a messageId, or the event store holds another session's "
+        "events: quote these eventIds to the provider and check which store event_source reads.",
+    )
 
 
 def _reached(lifecycle: MessageLifecycle, expect: str) -> bool:
