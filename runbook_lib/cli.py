@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -102,8 +103,13 @@ def run_go_live(
     extra_env: dict[str, str] | None = None,
     kind: str = "go-live",
 ) -> NotebookRun:
-    """Validate, pick the run id (resuming an unfinished run), execute the kind's notebook."""
+    """Validate, lock the environment, pick the run id (resuming an unfinished run), execute.
+
+    The environment's lock (``state/<env>.golive.lock``) is held for the whole run, go-live and
+    drills alike, and released when it ends, also on error.
+    """
     from .core.ledger import SendLedger
+    from .core.locks import LOCK_NOTE_ENV, EnvironmentLock, lock_path_for
 
     environment = "unknown"
     try:
@@ -111,22 +117,63 @@ def run_go_live(
             os.environ.update(extra_env)
         params = _validate_for_run(params_path)
         environment = params.environment
+        ledger = SendLedger(params.ledger_path)  # a bad ledger_path stops here, before the network
     except ConfigurationError as exc:
         return _bad_input_run(reports_root, kind, environment, exc)
-    if not run_id and not new_run:
-        ledger = SendLedger(params.ledger_path)
+    try:
+        lock = EnvironmentLock.acquire(
+            lock_path_for(params.ledger_path, environment),
+            environment=environment,
+            run_id=run_id or "",
+            kind=kind,
+        )
+    except ConfigurationError as exc:
+        ledger.close()
+        return _bad_input_run(reports_root, kind, environment, exc)
+    try:
+        if lock.takeover_note:
+            _say(lock.takeover_note)
         try:
-            run_id = ledger.unfinished_run(params.environment, kind)
+            run_id = _choose_run_id(ledger, params, kind, run_id=run_id, new_run=new_run)
         finally:
             ledger.close()
-        if run_id:
-            _say(
-                f"Resuming unfinished run {run_id} (its send keys are reused); --new-run starts over."
-            )
-    return _execute(
-        kind, params_path, params.environment, reports_root=reports_root,
-        parameters={"run_id": run_id or ""}, run_id=run_id, extra_env=extra_env,
-    )  # fmt: skip
+        lock.record_run_id(run_id)
+        kernel_env = dict(extra_env or {})
+        if lock.takeover_note:
+            kernel_env[LOCK_NOTE_ENV] = lock.takeover_note
+        return _execute(
+            kind, params_path, params.environment, reports_root=reports_root,
+            parameters={"run_id": run_id}, run_id=run_id, extra_env=kernel_env or None,
+        )  # fmt: skip
+    finally:
+        lock.release()
+
+
+def _choose_run_id(
+    ledger: Any, params: RunbookParameters, kind: str, *, run_id: str | None, new_run: bool
+) -> str:
+    """The given id, else the unfinished run of this environment (resumed), else a new id."""
+    from .core.ledger import new_run_id
+
+    if run_id or new_run:
+        return run_id or new_run_id()
+    unfinished = ledger.unfinished_run(params.environment, kind)
+    if not unfinished:
+        return new_run_id()
+    window_hours = params.provider.idempotency_window_hours
+    age = ledger.age_seconds(ledger.run_started_at(unfinished))
+    if age is not None and age < window_hours * 3600:
+        _say(
+            f"Resuming unfinished run {unfinished} (its send keys are reused); --new-run starts over."
+        )
+    else:
+        started = "at an unreadable time" if age is None else f"{age / 3600:.1f} h ago"
+        _say(
+            f"Resuming unfinished run {unfinished}, started {started}: beyond the provider's "
+            f"{window_hours:g} h idempotency window it sends nothing (a recorded acceptance is "
+            "reported, an unsent step fails); --new-run starts over with one new test message."
+        )
+    return unfinished
 
 
 def _bad_input_run(
@@ -320,11 +367,28 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_faults(args: argparse.Namespace) -> int:
     import json
 
+    import httpx
+
+    try:
+        current = _faults_call(args)
+    except (httpx.HTTPError, ValueError) as exc:  # nothing listening, or not the sandbox
+        raise ConfigurationError(
+            f"no sandbox control plane answered at {args.url}/_sandbox/faults "
+            f"({type(exc).__name__}: {exc}).",
+            code="sandbox_unreachable",
+            remedy="start one with `runbook sandbox` (or `runbook demo`), or check --url.",
+        ) from None
+    _say(json.dumps(current, indent=2))
+    return 0
+
+
+def _faults_call(args: argparse.Namespace) -> Any:
+    """Show, set or clear the faults; a bad profile is refused before any request."""
     kit = get_provider(args.provider).sandbox()
     with kit.control(args.url) as control:
         if args.clear:
-            current = control.clear_faults()
-        elif args.profile:
+            return control.clear_faults()
+        if args.profile:
             try:
                 data = yaml.safe_load(Path(args.profile).read_text())
                 kit.fault_profile.from_dict(data)
@@ -333,11 +397,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
                     f"fault profile {args.profile}: {exc}",
                     remedy="see the fault profile format in the README (Fault injection).",
                 ) from None
-            current = control.set_faults(data)
-        else:
-            current = control.faults()
-    _say(json.dumps(current, indent=2))
-    return 0
+            return control.set_faults(data)
+        return control.faults()
 
 
 def cmd_reports(args: argparse.Namespace) -> int:
@@ -348,10 +409,19 @@ def cmd_reports(args: argparse.Namespace) -> int:
 
 # -- servers ----------------------------------------------------------------------------------
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .core.serving import serve_forever
+    from .core.serving import is_loopback, serve_forever
 
     provider = get_provider(args.provider)
     kit = provider.sandbox()
+    remote = not is_loopback(args.host)
+    if remote and not args.allow_remote:
+        raise ConfigurationError(
+            f"--host {args.host} is not a loopback address, and the sandbox's control plane and "
+            "rehearsal credentials are unauthenticated by design: anyone who reaches it can "
+            "change its faults and obtain tokens.",
+            remedy="serve it on 127.0.0.1 (the default), or add --allow-remote on a network "
+            "you trust.",
+        )
     kwargs = {}
     if os.environ.get(args.client_secret_env):
         kwargs["client_secret"] = os.environ[args.client_secret_env]
@@ -361,6 +431,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         webhook_url=args.webhook_url, lifecycle_delay=args.lifecycle_delay, **kwargs
     )
     sandbox = kit.app(config)
+    if remote:
+        _say(
+            f"Note: --allow-remote: the sandbox listens on {args.host}; its control plane and "
+            "rehearsal credentials are open to whoever reaches that address."
+        )
     _say(
         f"{provider.title} sandbox on http://{args.host}:{args.port} (client_id {config.client_id}); "
         f"webhooks → {args.webhook_url or 'nowhere (set --webhook-url)'}. Ctrl-C stops it."
@@ -370,17 +445,29 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_receiver(args: argparse.Namespace) -> int:
-    from .core.serving import serve_forever
+    from .core.serving import is_loopback, serve_forever
     from .receiver import ReceiverConfig, build_receiver
 
+    limits = {
+        name: getattr(args, name)
+        for name in ("max_body_bytes", "body_timeout", "rejection_samples")
+        if getattr(args, name) is not None  # unset: ReceiverConfig's default
+    }
     config = ReceiverConfig(
         host=args.host,
         port=args.port,
         db_path=Path(args.db),
         secret_env=args.secret_env,
         provider=args.provider,
+        **limits,
     )
     app = build_receiver(config)
+    if not is_loopback(args.host):
+        _say(
+            f"Note: listening on {args.host}, not only on this machine: the receiver is meant to "
+            f"face the internet; bodies over {config.max_body_bytes} bytes, oversized headers and "
+            "unsigned requests are refused and counted."
+        )
     _say(
         f"Webhook receiver on http://{args.host}:{args.port}{config.path}, storing to {args.db}. "
         "Ctrl-C stops it."
@@ -518,6 +605,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the documented rehearsal secret)",
     )
     p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not loopback (the control plane is unauthenticated)",
+    )
+    p.add_argument(
         "--webhook-secret-env",
         default="REDCLOUD_WEBHOOK_SECRET",
         help="env var holding the whsec_ signing secret (default: the rehearsal secret)",
@@ -535,6 +627,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="env var holding the whsec_ signing secret(s), space-separated for rotation",
     )
     _provider_option(p)
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        help="refuse bodies larger than this with 413 (default 1048576, 1 MiB)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        help="seconds a request body may take to arrive before 408 (default 10)",
+    )
+    p.add_argument(
+        "--rejection-samples",
+        type=int,
+        help="refused deliveries whose details are kept; all are counted (default 1000)",
+    )
     p.set_defaults(func=cmd_receiver)
     return parser
 

@@ -47,3 +47,66 @@ def test_faults_command_sets_shows_and_clears(tmp_path, capsys):
         profile.write_text("api:\n  sned: {}\n")
         assert main(["faults", "--url", running.url, "--profile", str(profile)]) == 3
     assert "api.sned: unknown route" in capsys.readouterr().err
+
+
+def _params_with_ledger(tmp_path, ledger_path):
+    import yaml
+
+    from .stack import ROOT
+
+    data = yaml.safe_load((ROOT / "parameters" / "sandbox.yaml").read_text())
+    data["ledger_path"] = ledger_path
+    data["provider"]["base_url"] = "http://127.0.0.1:9"  # never reached: refused before
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _a_folder(target):
+    target.mkdir()
+    return str(target)
+
+
+def _under_a_file(target):
+    target.write_text("x")
+    return str(target / "ledger.sqlite")
+
+
+def _not_sqlite(target):
+    target.write_text("not a database " * 100)
+    return str(target)
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (_a_folder, "is a folder"),
+        (_under_a_file, "cannot be created"),
+        (_not_sqlite, "is not an SQLite database"),
+        (lambda target: str(target) + "/", "names a folder"),
+    ],
+    ids=["directory", "parent-is-a-file", "not-sqlite", "trailing-slash"],
+)
+def test_a_bad_ledger_path_exits_3_with_one_line_before_any_network_call(
+    tmp_path, capsys, monkeypatch, make, problem
+):
+    monkeypatch.setenv("REDCLOUD_CLIENT_SECRET", "sbx-ledger-test-secret")
+    ledger = make(tmp_path / "target")
+    code = main(["go-live", "--params", str(_params_with_ledger(tmp_path, ledger)),
+                 "--new-run", "--reports", str(tmp_path / "r")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 3 and "Traceback" not in err
+    assert problem in err and "ledger_path" in err
+    assert "Fix:" in err
+
+
+def test_faults_with_no_sandbox_listening_exits_3_with_one_line(capsys):
+    import socket
+
+    with socket.socket() as probe:  # a free port, then nothing listening on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["faults", "--url", f"http://127.0.0.1:{port}"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert f"127.0.0.1:{port}" in err and "runbook sandbox" in err and "--url" in err

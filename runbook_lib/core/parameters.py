@@ -56,6 +56,7 @@ _FIXES = {
     "expect": "use one of: delivered, failed, sent, queued.",
     "kind": "use receiver_sqlite (the reference receiver's store), jsonl, parquet or sql; "
     "for provider.kind a registered provider (redcloud).",
+    "ledger_path": "name a file, e.g. ../state/send-ledger.sqlite (relative to the parameter file).",
 }
 
 _SECRET_HINT = (
@@ -87,6 +88,9 @@ class ProviderParameters(_Strict):
     expected_environment: Literal["production", "sandbox"] | None = None
     expected_client_id: str | None = None
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # How long the provider replays an Idempotency-Key (Red Cloud: 24 h). Past it a repeat of a
+    # key is a new message, so the runbook never re-POSTs a key older than this.
+    idempotency_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
     @field_validator("base_url", "token_url")
     @classmethod
@@ -301,6 +305,16 @@ class RunbookParameters(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     clock_skew_warn_seconds: float = Field(default=30.0, gt=0)
     clock_skew_fail_seconds: float = Field(default=240.0, gt=0)
+
+    @field_validator("ledger_path", mode="before")
+    @classmethod
+    def _ledger_file(cls, value: Any) -> Any:
+        # A Path drops a trailing slash, so a folder given as "state/" is caught on the raw text.
+        if isinstance(value, str) and (not value.strip() or value.rstrip()[-1] in "/\\"):
+            raise ValueError(f"{value!r} names a folder, not the ledger's SQLite file")
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character")
+        return value
 
     @field_validator("fault_profile")
     @classmethod

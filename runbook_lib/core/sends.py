@@ -1,8 +1,10 @@
 """Controlled sends: allowlisted, capped, and never twice for the same run step.
 
 The idempotency key is derived from environment, run and step, and written to the ledger before
-the request. A re-executed notebook finds the key in the ledger and sends the same request with
-the same key: the provider replays its first answer instead of sending a second message.
+the request. A recorded acceptance (202 and a messageId in the ledger) is final: a re-executed
+cell, a resumed run or ``--run-id`` reports it and never POSTs that send again. A key the ledger
+holds without an acceptance is re-sent only while the provider still remembers it (its
+idempotency window); a run older than that window sends nothing at all.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any, Protocol
 from ..security.privacy import mask_phone
 from .checks import Check
 from .errors import ProviderError, RunbookError, SendPolicyError
-from .ledger import SendLedger
+from .ledger import LedgerEntry, SendLedger
 from .lifecycle import MessageLifecycle
 
 __all__ = [
     "Acceptance",
+    "ReplayWindow",
     "SendOutcome",
     "Sender",
     "SentMessage",
@@ -50,6 +53,29 @@ class Sender(Protocol):
     """A provider client that can make the controlled send (the key goes in its header)."""
 
     def send(self, payload: dict[str, Any], *, idempotency_key: str) -> Acceptance: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayWindow:
+    """How long the provider remembers an Idempotency-Key, minus a margin kept from its edge.
+
+    ``margin_seconds`` covers clock skew and the request's own time in flight: a key this close
+    to expiring is treated as expired.
+    """
+
+    seconds: float = 24 * 3600.0
+    margin_seconds: float = 300.0
+
+    def holds(self, age_seconds: float | None) -> bool:
+        """True when a key first used ``age_seconds`` ago is still replayed by the provider."""
+        return age_seconds is not None and age_seconds < self.seconds - self.margin_seconds
+
+    def describe(self) -> str:
+        return f"{self.seconds / 3600:g} h"
+
+
+def _hours_ago(age_seconds: float | None) -> str:
+    return "at an unreadable time" if age_seconds is None else f"{age_seconds / 3600:.1f} h ago"
 
 
 def idempotency_key_for(environment: str, run_id: str, step: str) -> str:
@@ -108,8 +134,15 @@ def controlled_send(
     allowlist: list[str],
     max_sends: int,
     show_phone: Callable[[str | None], str | None] = mask_phone,
+    window: ReplayWindow = ReplayWindow(),
+    run_started_at: str | None = None,
 ) -> SendOutcome:
-    """Send ``payload`` once for ``run_id``/``step``; refuse destinations off the allowlist."""
+    """Send ``payload`` once for ``run_id``/``step``; refuse destinations off the allowlist.
+
+    A step the ledger already holds as accepted is reported from the ledger without a request.
+    Nothing is POSTed when ``run_started_at`` (or an earlier attempt of this key) lies outside
+    ``window``: the provider would no longer recognise the key and could send a second message.
+    """
     title = "Send accepted (202 QUEUED)"
     key = idempotency_key_for(environment, run_id, step)
     message = SentMessage(step=step, idempotency_key=key)
@@ -129,6 +162,9 @@ def controlled_send(
                 remedy="raise test_send.max_sends deliberately, or start a new run.",
             )
         entry = ledger.reserve(run_id, step, key, payload)
+        if entry.accepted:
+            return _recorded_acceptance(entry, title, show_phone)
+        _refuse_outside_window(ledger, entry, window, run_started_at)
         message.resumed = entry.answered or entry.attempts > 0
         ledger.record_attempt(run_id, step)
         result = client.send(entry.request, idempotency_key=entry.idempotency_key)
@@ -167,6 +203,8 @@ def controlled_send(
         message_id=message.message_id,
         external_reference=message.external_reference,
         request_id=result.request_id,
+        accepted_at=message.accepted_at if isinstance(message.accepted_at, str) else None,
+        provider_status=message.status if isinstance(message.status, str) else None,
     )
     problems = []
     if result.http_status != result.expected_http_status:
@@ -217,12 +255,112 @@ def controlled_send(
     )
 
 
-def prove_replay(client: Sender, ledger: SendLedger, *, run_id: str, message: SentMessage) -> Check:
-    """Repeat the ledger's request with its key; the same messageId must come back."""
+def _refuse_outside_window(
+    ledger: SendLedger, entry: LedgerEntry, window: ReplayWindow, run_started_at: str | None
+) -> None:
+    """Raise when POSTing ``entry`` now could create a message the provider cannot deduplicate."""
+    if run_started_at is not None:
+        age = ledger.age_seconds(run_started_at)
+        if not window.holds(age):
+            raise SendPolicyError(
+                f"run {entry.run_id} started {_hours_ago(age)}, beyond the provider's "
+                f"{window.describe()} idempotency window: a run resumed this late sends nothing, "
+                "so nothing was sent.",
+                code="run_outside_idempotency_window",
+                remedy="start a new run (runbook go-live --new-run); it sends one new test message.",
+            )
+    if entry.attempts > 0:
+        age = ledger.age_seconds(entry.reserved_at)
+        if not window.holds(age):
+            raise SendPolicyError(
+                f"key {entry.idempotency_key} was first sent {_hours_ago(age)} with no acceptance "
+                f"on record, and the provider's {window.describe()} idempotency window has passed: "
+                "sending it again could create a second message, so nothing was sent.",
+                code="key_outside_idempotency_window",
+                remedy="trace the earlier attempt by its externalReference (runbook trace "
+                "--external-reference ...), then start a new run (--new-run) if it never went out.",
+            )
+
+
+def _recorded_acceptance(
+    entry: LedgerEntry, title: str, show_phone: Callable[[str | None], str | None]
+) -> SendOutcome:
+    """The send as the ledger recorded its acceptance: reported, not sent again."""
+    message = SentMessage(
+        step=entry.step,
+        idempotency_key=entry.idempotency_key,
+        message_id=entry.message_id,
+        external_reference=entry.external_reference,
+        accepted_request_id=entry.request_id,
+        accepted_at=entry.accepted_at or entry.responded_at,
+        status=entry.provider_status,
+        resumed=True,
+        request_ids=[entry.request_id] if entry.request_id else [],
+    )
+    summary = (
+        f"accepted earlier in this run as {entry.message_id} (requestId {entry.request_id}, "
+        f"at {message.accepted_at}); the ledger's record of that acceptance is final, so nothing "
+        "was sent again"
+    )
+    details = {
+        "from": entry.request.get("sendFrom"),
+        "to": show_phone(entry.request.get("to")),
+        "messageId": entry.message_id,
+        "externalReference": entry.external_reference,
+        "Idempotency-Key": entry.idempotency_key,
+        "requestId": entry.request_id,
+        "acceptedAt": message.accepted_at,
+        "source": "send ledger (no request made)",
+    }
+    evidence = {
+        "messageId": entry.message_id,
+        "externalReference": entry.external_reference,
+        "idempotencyKey": entry.idempotency_key,
+        "acceptedAt": message.accepted_at,
+        "attempts": 0,
+        "resumedFromLedger": True,
+        "recordedAcceptance": True,
+    }
+    check = Check(
+        "send.accepted",
+        title,
+        "PASS",
+        summary,
+        evidence=evidence,
+        request_ids=tuple(message.request_ids),
+    )
+    return SendOutcome(check, message, details)
+
+
+def prove_replay(
+    client: Sender,
+    ledger: SendLedger,
+    *,
+    run_id: str,
+    message: SentMessage,
+    window: ReplayWindow = ReplayWindow(),
+) -> Check:
+    """Repeat the ledger's request with its key; the same messageId must come back.
+
+    Only while the key is inside the provider's idempotency window: past it the provider would
+    treat the repeat as a new message, so the check is SKIPped with that reason.
+    """
     title = "Same key replays, no second message"
     entry = ledger.entry(run_id, message.step)
     if entry is None:
         return Check("send.replay", title, "SKIP", "the send step is not in the ledger")
+    age = ledger.age_seconds(entry.reserved_at)
+    if not window.holds(age):
+        return Check(
+            "send.replay",
+            title,
+            "SKIP",
+            f"key {entry.idempotency_key} was first used {_hours_ago(age)}, beyond the provider's "
+            f"{window.describe()} idempotency window (provider.idempotency_window_hours): a "
+            "replay now could create a second message, so none was sent",
+            evidence={"keyAgeSeconds": None if age is None else round(age),
+                      "windowSeconds": window.seconds},
+        )  # fmt: skip
     try:
         result = client.send(entry.request, idempotency_key=entry.idempotency_key)
     except RunbookError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import threading
 import time
@@ -12,7 +13,26 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["BackgroundServer", "free_port", "serve_forever"]
+__all__ = ["BackgroundServer", "free_port", "is_loopback", "serve_forever"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) reaches this machine only.
+
+    A name counts as loopback only when every address it resolves to is; one that does not
+    resolve does not (binding to it would fail anyway).
+    """
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    if host.lower() == "localhost":
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -172,5 +172,14 @@ class StandardWebhooks:
     def generate_secret(self) -> str:
         return generate_webhook_secret()
 
+    def valid_secret(self, secret: str) -> bool:
+        """``whsec_`` followed by base64 of a non-empty key."""
+        if not secret.startswith(_PREFIX):
+            return False
+        try:
+            return bool(_key(secret))
+        except WebhookVerificationError:
+            return False
+
 
 STANDARD_WEBHOOKS = StandardWebhooks()

@@ -91,6 +91,10 @@ class SignatureScheme(Protocol):
         """A fresh signing secret in the provider's format."""
         ...
 
+    def valid_secret(self, secret: str) -> bool:
+        """True when ``secret`` has the provider's format (checked before a receiver starts)."""
+        ...
+
 
 class ProviderClient(Protocol):
     """What every provider's client offers the runbooks (the rest is the provider's own)."""
@@ -185,8 +189,11 @@ class Provider(Protocol):
         """The controlled send's request body (the client adds the idempotency header)."""
         ...
 
-    def evidence_rules(self, request_log: list[Any]) -> dict[str, Callable[[], tuple[bool, str]]]:
-        """The readiness catalogue's ``evidence`` rules over this run's requests."""
+    def evidence_rules(
+        self, request_log: list[Any], *, recorded_send: Any = None
+    ) -> dict[str, Callable[[], tuple[bool, str]]]:
+        """The readiness catalogue's ``evidence`` rules over this run's requests (and the run's
+        controlled send, which the ledger may have recorded as accepted earlier)."""
         ...
 
     def context_snapshot(self, identity: Any, senders: Any) -> dict[str, Any]:

@@ -1,10 +1,14 @@
 """The reference webhook receiver: verify the raw body, store durably, then answer 2xx.
 
 Status per outcome: stored or duplicate → 200; unknown event type → 200 (stored, ignored by
-consumers); missing/malformed headers, bad or stale timestamps, a malformed signature header, a
-body that is not UTF-8 JSON with ``eventId``/``eventType``, or an ``eventId`` that differs from
-``webhook-id`` → 400; a signature that does not match → 401. Never 5xx for anything a sender did:
-a 5xx makes the provider retry forever.
+consumers); missing/malformed headers, a ``webhook-*`` header longer than :data:`HEADER_LIMITS`,
+bad or stale timestamps, a malformed signature header, a signed body that does not parse as UTF-8
+JSON with ``eventId``/``eventType`` (whatever the reason: too deep, a number too long...), or an
+``eventId`` that differs from ``webhook-id`` → 400; a signature that does not match → 401; a body
+over ``max_body_bytes`` (declared or streamed) → 413, read no further; a body that stalls past
+``body_timeout`` → 408. Never 5xx for anything a sender did: a 5xx makes the provider retry
+forever. The one 5xx left is a database that cannot commit: the event is not stored, so the
+provider should retry.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -23,26 +28,69 @@ from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..core.errors import WebhookVerificationError
+from ..core.errors import ConfigurationError, WebhookVerificationError
 from ..core.serving import BackgroundServer
 from ..core.signing import STANDARD_WEBHOOKS, TIMESTAMP_TOLERANCE_SECONDS
 from ..providers.base import Provider, SignatureScheme, get_provider
 from ..security.secrets import secret_from_env
-from .store import EventStore
+from .store import DEFAULT_REJECTION_SAMPLES, EventStore
 
-__all__ = ["ReceiverConfig", "build_receiver", "create_receiver_app", "run_receiver"]
+__all__ = [
+    "ReceiverConfig",
+    "build_receiver",
+    "check_signing_secrets",
+    "create_receiver_app",
+    "run_receiver",
+]
 
 log = logging.getLogger("runbook.receiver")
 T = TypeVar("T")
 WEBHOOK_PATH = "/webhooks/redcloud"
+MAX_BODY_BYTES = 1024 * 1024
+BODY_TIMEOUT_SECONDS = 10.0
+HEADER_LIMITS = {"webhook-id": 256, "webhook-timestamp": 32, "webhook-signature": 2048}
+"""The longest value accepted per header: ids are short, and a rotation list holds a few
+``v1,<44 characters>`` signatures."""
+
+
+def check_signing_secrets(
+    secrets: Sequence[str], *, source: str, scheme: SignatureScheme = STANDARD_WEBHOOKS
+) -> list[str]:
+    """The signing secrets, each checked to be in the scheme's format (Standard Webhooks:
+    ``whsec_`` + base64 of a non-empty key).
+
+    ``source`` names where they came from (an environment variable) for the message, which
+    never shows a value.
+
+    Raises:
+        ConfigurationError: no secret, or one that is not a ``whsec_`` secret.
+    """
+    keys = [key for secret in secrets for key in secret.split()]
+    remedy = (
+        f"set {source} to the signing secret exactly as the Red Cloud console shows it "
+        "(whsec_ followed by base64); during a rotation, the old and the new separated by a space."
+    )
+    if not keys:
+        raise ConfigurationError(f"the webhook signing secret in {source} is blank.", remedy=remedy)
+    for position, key in enumerate(keys, start=1):
+        which = f"element {position} of {len(keys)}" if len(keys) > 1 else "it"
+        if not scheme.valid_secret(key):
+            raise ConfigurationError(
+                f"the webhook signing secret in {source} is not valid: {which} is not whsec_ "
+                "followed by base64 (value not shown).",
+                remedy=remedy,
+            )
+    return keys
 
 
 def _reject(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"status": "rejected", "reason": reason}, status_code=status)
+    # After a body refused unread (too large, stalled), the connection is closed, not drained.
+    close = {"connection": "close"} if status in (408, 413) else None
+    return JSONResponse({"status": "rejected", "reason": reason}, status_code=status, headers=close)
 
 
 class _Refused(Exception):
@@ -81,11 +129,54 @@ def _check(
         event_id, event_type = envelope.get("eventId"), envelope.get("eventType")
         if not isinstance(event_id, str) or not isinstance(event_type, str):
             raise ValueError("no eventId/eventType")
-    except (UnicodeDecodeError, ValueError) as exc:
+    # Any failure to parse what was sent (RecursionError when nested too deep, too many digits,
+    # not UTF-8) is the sender's: a 4xx, never a 5xx retried forever.
+    except Exception as exc:
         raise _Refused(400, "malformed_json") from exc
     if event_id != headers.get("webhook-id"):
         raise _Refused(400, "event_id_mismatch", event_type)
     return envelope
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse ``webhook-*`` values too long to be real, before anything else is read.
+
+    Raises:
+        _Refused: 400 ``header_too_long``.
+    """
+    for name, limit in HEADER_LIMITS.items():
+        value = headers.get(name)
+        if value is not None and len(value) > limit:
+            raise _Refused(400, "header_too_long")
+
+
+async def _read_body(request: Request, *, limit: int, timeout: float) -> bytes:
+    """The body, read only while it stays within ``limit`` bytes and ``timeout`` seconds.
+
+    ``Content-Length`` over the limit is refused before a byte is read; a chunked (or longer
+    than declared) body is refused as soon as it passes the limit, and the rest is never read.
+
+    Raises:
+        _Refused: 413 ``body_too_large``, 408 ``body_timeout`` or 400 ``malformed_headers``.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise _Refused(400, "malformed_headers")
+        if int(declared) > limit:
+            raise _Refused(413, "body_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _Refused(413, "body_too_large")
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise _Refused(408, "body_timeout") from exc
+    return b"".join(chunks)
 
 
 class _Completions:
@@ -138,6 +229,8 @@ def create_receiver_app(
     path: str = WEBHOOK_PATH,
     noop_path: str | None = None,
     provider: Provider | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
 ) -> Starlette:
     """A Starlette app that receives a provider's webhooks into ``store``.
 
@@ -145,18 +238,30 @@ def create_receiver_app(
     :class:`~runbook_lib.providers.base.SignatureScheme`). ``noop_path`` (off by default;
     benchmarks only) adds a route that verifies exactly like ``path`` and answers 200 without
     storing anything, so a benchmark can isolate the durable write.
+
+    Raises:
+        ConfigurationError: a secret is not in the scheme's format (see :func:`check_signing_secrets`).
     """
     scheme = (provider or get_provider()).signature
-    keys = [secrets] if isinstance(secrets, str) else list(secrets)
-    if not keys or not all(keys):
-        raise ValueError("the receiver needs at least one signing secret")
+    keys = check_signing_secrets(
+        [secrets] if isinstance(secrets, str) else list(secrets),
+        source="the receiver's secrets",
+        scheme=scheme,
+    )
     stored = _Completions()
 
+    async def verified(request: Request) -> tuple[bytes, dict[str, Any]]:
+        """The raw body and envelope of a delivery that passes every check."""
+        _check_headers(request.headers)
+        body = await _read_body(request, limit=max_body_bytes, timeout=body_timeout)
+        return body, _check(keys, request.headers, body, tolerance, scheme)
+
     async def receive(request: Request) -> JSONResponse:
-        body = await request.body()
         webhook_id = request.headers.get("webhook-id")
         try:
-            envelope = _check(keys, request.headers, body, tolerance, scheme)
+            body, envelope = await verified(request)
+        except ClientDisconnect:  # nobody is left to answer, and nothing was delivered
+            return _reject(400, "client_disconnected")
         except _Refused as refused:
             await stored.wait(
                 store.submit_rejection(
@@ -169,15 +274,18 @@ def create_receiver_app(
         try:
             # The writer thread answers once the batch holding this delivery is committed.
             outcome = await stored.wait(store.submit(body, webhook_id, envelope=envelope))
-        except ValueError:
+        except sqlite3.OperationalError:
+            raise  # the database failed, not the sender: 5xx, so the provider retries
+        except Exception:  # the body cannot be stored as sent (a lone surrogate...): 4xx
             await stored.wait(store.submit_rejection("malformed_json", webhook_id=webhook_id))
             return _reject(400, "malformed_json")
         return JSONResponse({"status": outcome})
 
     async def noop(request: Request) -> JSONResponse:
-        body = await request.body()
         try:
-            _check(keys, request.headers, body, tolerance, scheme)
+            await verified(request)
+        except ClientDisconnect:
+            return _reject(400, "client_disconnected")
         except _Refused as refused:
             return _reject(refused.status, refused.reason)
         return JSONResponse({"status": "accepted"})
@@ -194,7 +302,11 @@ def create_receiver_app(
 
 @dataclass(frozen=True, kw_only=True)
 class ReceiverConfig:
-    """How ``runbook receiver`` runs: where it listens, stores, and finds its secret."""
+    """How ``runbook receiver`` runs: where it listens, stores, finds its secret, what it bears.
+
+    ``max_body_bytes`` and ``body_timeout`` bound what one request may cost; ``rejection_samples``
+    is how many refused deliveries keep their (truncated) details — every one is counted.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8766
@@ -202,22 +314,50 @@ class ReceiverConfig:
     secret_env: str = "REDCLOUD_WEBHOOK_SECRET"
     path: str = WEBHOOK_PATH
     provider: str | None = None  # a registered provider's name; the default provider when None
+    max_body_bytes: int = MAX_BODY_BYTES
+    body_timeout: float = BODY_TIMEOUT_SECONDS
+    rejection_samples: int = DEFAULT_REJECTION_SAMPLES
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1:
+            raise ConfigurationError(
+                f"max_body_bytes is {self.max_body_bytes}.",
+                remedy="give a size of 1 or more bytes.",
+            )
+        if not self.body_timeout > 0:
+            raise ConfigurationError(
+                f"body_timeout is {self.body_timeout}.", remedy="give a number of seconds above 0."
+            )
+        if self.rejection_samples < 0:
+            raise ConfigurationError(
+                f"rejection_samples is {self.rejection_samples}.", remedy="give 0 or more."
+            )
 
 
 def build_receiver(config: ReceiverConfig, environ: Mapping[str, str] | None = None) -> Starlette:
-    """The receiver app for ``config``; refuses to start without a signing secret.
+    """The receiver app for ``config``; refuses to start without a valid signing secret.
 
     Raises:
         MissingSecretError: the environment variable ``config.secret_env`` is unset.
+        ConfigurationError: its value is not ``whsec_`` secrets (the value is never shown).
     """
     env = dict(os.environ if environ is None else environ)
     secret = secret_from_env(config.secret_env, purpose="webhook signing secret", environ=env)
     # Several space-separated secrets: accept either while a rotation is under way.
     provider = get_provider(config.provider)
+    keys = check_signing_secrets(
+        [secret.reveal()], source=config.secret_env, scheme=provider.signature
+    )
     return create_receiver_app(
-        secrets=secret.reveal().split(),
-        store=EventStore(config.db_path, parse=provider.event_from_envelope),
+        secrets=keys,
+        store=EventStore(
+            config.db_path,
+            rejection_samples=config.rejection_samples,
+            parse=provider.event_from_envelope,
+        ),
         path=config.path,
+        max_body_bytes=config.max_body_bytes,
+        body_timeout=config.body_timeout,
         provider=provider,
     )
 
@@ -239,12 +379,24 @@ def run_receiver(
     secrets: Sequence[str] | str,
     port: int = 0,
     path: str = WEBHOOK_PATH,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
+    rejection_samples: int = DEFAULT_REJECTION_SAMPLES,
     provider: Provider | None = None,
 ) -> Iterator[RunningReceiver]:
     """Serve a receiver on 127.0.0.1 (a free port by default) until the block ends."""
     provider = provider or get_provider()
-    store = EventStore(db_path, parse=provider.event_from_envelope)
-    app = create_receiver_app(secrets=secrets, store=store, path=path, provider=provider)
+    store = EventStore(
+        db_path, rejection_samples=rejection_samples, parse=provider.event_from_envelope
+    )
+    app = create_receiver_app(
+        secrets=secrets,
+        store=store,
+        path=path,
+        max_body_bytes=max_body_bytes,
+        body_timeout=body_timeout,
+        provider=provider,
+    )
     server = BackgroundServer(app, port=port, name="receiver")
     server.start()
     try:

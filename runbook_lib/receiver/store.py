@@ -1,7 +1,11 @@
 """The receiver's durable event store (SQLite, WAL, synchronous=FULL) with group commit.
 
 ``events`` holds one row per webhook-id with the exact raw body received; ``deliveries`` holds one
-row per HTTP arrival — accepted, duplicate or rejected — in arrival order.
+row per verified HTTP arrival — accepted or duplicate — in arrival order. Refused arrivals come from
+anyone on the internet, so they cannot each cost a row: ``rejection_counts`` counts them exactly,
+per minute, reason and rehearsal marker (a fixed vocabulary, so it grows with time, never with
+traffic), and ``rejection_samples`` keeps the details (truncated) of only the newest
+``rejection_samples`` of them, older ones overwritten in a ring.
 
 Writes go through one writer thread that owns the write connection: :meth:`EventStore.submit`
 queues a delivery and returns a :class:`concurrent.futures.Future`; the writer takes everything
@@ -33,10 +37,16 @@ from typing import Any
 from ..core.events import WebhookEvent
 from ..providers.base import get_provider
 
-__all__ = ["MAX_BATCH", "EventStore"]
+__all__ = ["DEFAULT_REJECTION_SAMPLES", "MAX_BATCH", "REHEARSAL_PREFIXES", "EventStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_BATCH = 512
+DEFAULT_REJECTION_SAMPLES = 1000
+DETAIL_CHARS = 128
+"""A refused delivery's webhook-id and event type are stored cut to this many characters."""
+REHEARSAL_PREFIXES = ("evt_probe_", "evt_drill_")
+"""Webhook-ids of the probe's and the drills' deliberately bad deliveries: their counts keep the
+prefix, so an audit can leave rehearsal traffic out (``audit.REHEARSAL_EVENT`` matches them)."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
@@ -67,6 +77,21 @@ CREATE TABLE IF NOT EXISTS deliveries (
     event_type TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries(webhook_id);
+CREATE TABLE IF NOT EXISTS rejection_counts (
+    minute TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    rehearsal TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (minute, reason, rehearsal)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rejection_samples (
+    slot INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    received_at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    webhook_id TEXT,
+    event_type TEXT
+);
 """
 
 _EVENT_COLUMNS = "raw_body, first_received_at, delivery_count, first_arrival"
@@ -87,7 +112,8 @@ CREATE TEMP VIEW arrivals (position, webhook_id, received_at, outcome, reason, e
     NULL WHERE 0;
 CREATE TEMP TRIGGER arrive INSTEAD OF INSERT ON arrivals BEGIN
     INSERT INTO deliveries(webhook_id, received_at, outcome, reason, event_type)
-    VALUES (NEW.webhook_id, NEW.received_at, NEW.outcome, NEW.reason, NEW.event_type);
+    SELECT NEW.webhook_id, NEW.received_at, NEW.outcome, NULL, NEW.event_type
+    WHERE NEW.outcome = 'accepted';
     -- The first arrival of an event stores it...
     INSERT OR IGNORE INTO events(event_id, event_type, message_id, external_reference,
         conversation_id, sequence, status, number_id, occurred_at, created_at,
@@ -102,16 +128,45 @@ CREATE TEMP TRIGGER arrive INSTEAD OF INSERT ON arrivals BEGIN
     UPDATE deliveries SET outcome = 'duplicate'
     WHERE changes() = 1 AND id = (SELECT MAX(id) FROM deliveries);
     INSERT INTO repeated(position) SELECT NEW.position WHERE changes() = 1;
+    -- A refusal is counted exactly, per minute, reason and rehearsal marker...
+    INSERT INTO rejection_counts(minute, reason, rehearsal, count)
+    SELECT substr(NEW.received_at, 1, 16) || ':00.000Z', NEW.reason, {rehearsal}, 1
+    WHERE NEW.outcome = 'rejected'
+    ON CONFLICT(minute, reason, rehearsal) DO UPDATE SET count = count + 1;
+    -- ...and its details take the oldest of {samples} slots.
+    INSERT OR REPLACE INTO rejection_samples(slot, seq, received_at, reason, webhook_id, event_type)
+    SELECT next % {samples}, next, NEW.received_at, NEW.reason, NEW.webhook_id, NEW.event_type
+    FROM (SELECT coalesce(MAX(seq), 0) + 1 AS next FROM rejection_samples)
+    WHERE NEW.outcome = 'rejected' AND {samples} > 0;
 END;
 """
+# The rehearsal marker of a refused delivery: its webhook-id's prefix when it is one of ours.
+_REHEARSAL_SQL = (
+    "CASE "
+    + " ".join(
+        f"WHEN substr(NEW.webhook_id, 1, {len(p)}) = '{p}' THEN '{p}'" for p in REHEARSAL_PREFIXES
+    )
+    + " ELSE '' END"
+)
 _ARRIVAL_WIDTH = 15
 
 
 def _open_writer(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA synchronous=FULL")
-    db.executescript(_WRITER_SCHEMA)
     return db
+
+
+def _install_arrivals(db: sqlite3.Connection, samples: int) -> None:
+    """The writer's ``arrivals`` view, keeping ``samples`` refusal details."""
+    db.executescript(_WRITER_SCHEMA.format(rehearsal=_REHEARSAL_SQL, samples=int(samples)))
+
+
+def _clip(value: str | None) -> str | None:
+    """A value from an unauthenticated request, cut to :data:`DETAIL_CHARS` for the audit trail."""
+    if value is None or len(value) <= DETAIL_CHARS:
+        return value
+    return value[: DETAIL_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,15 +212,19 @@ def _insert_arrivals(count: int) -> str:
     return f"INSERT INTO arrivals VALUES {','.join([row] * count)}"
 
 
-def _write_batch(db: sqlite3.Connection, batch: list[_Delivery]) -> list[str | None]:
+def _write_batch(
+    db: sqlite3.Connection, batch: list[_Delivery], samples: int = DEFAULT_REJECTION_SAMPLES
+) -> list[str | None]:
     """Write and commit ``batch`` with one statement; the outcome of each delivery in it."""
     rows = [delivery.arrival_row(position) for position, delivery in enumerate(batch)]
     events = sum(delivery.event is not None for delivery in batch)
     before = db.total_changes
     db.execute(_insert_arrivals(len(rows)), list(chain.from_iterable(rows)))
     repeated: set[int] = set()
-    # A row per delivery and per stored event, unless some delivery repeated its event.
-    if db.total_changes - before != len(batch) + events:
+    # Two rows per event (delivery, event) and per refusal (count, sample), unless some delivery
+    # repeated its event (two more).
+    expected = 2 * events + (len(batch) - events) * (2 if samples > 0 else 1)
+    if db.total_changes - before != expected:
         repeated = {position for (position,) in db.execute("SELECT position FROM repeated")}
         db.execute("DELETE FROM repeated")
     return [
@@ -185,9 +244,17 @@ class EventStore:
     """
 
     def __init__(
-        self, path: str | Path, *, parse: Callable[..., WebhookEvent] | None = None
+        self,
+        path: str | Path,
+        *,
+        rejection_samples: int = DEFAULT_REJECTION_SAMPLES,
+        parse: Callable[..., WebhookEvent] | None = None,
     ) -> None:
+        if rejection_samples < 0:
+            raise ValueError("rejection_samples must be 0 or more")
         self.path = Path(path)
+        self.rejection_samples = rejection_samples
+        """How many refused deliveries keep their details; every one is counted."""
         # the provider's envelope → event model (the default provider's when None)
         self._parse = parse or get_provider().event_from_envelope
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,7 +306,7 @@ class EventStore:
         try:
             text = body.decode("utf-8")
             event = self._parse(text if envelope is None else envelope)
-        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        except Exception as exc:  # what the sender sent: the caller answers 4xx, never 5xx
             failed: Future[str] = Future()
             failed.set_exception(exc)
             return failed
@@ -258,10 +325,15 @@ class EventStore:
     def submit_rejection(
         self, reason: str, *, webhook_id: str | None = None, event_type: str | None = None
     ) -> Future[None]:
-        """Queue a refused delivery for the audit trail; resolves once committed."""
-        return self._enqueue(
-            _Delivery(webhook_id, _now(), Future(), reason=reason, event_type=event_type)
+        """Queue a refused delivery for the audit trail; resolves once committed.
+
+        It is counted exactly; its details (``webhook_id`` and ``event_type`` cut to
+        :data:`DETAIL_CHARS`) are kept among the newest :attr:`rejection_samples` only.
+        """
+        delivery = _Delivery(
+            _clip(webhook_id), _now(), Future(), reason=reason, event_type=_clip(event_type)
         )
+        return self._enqueue(delivery)
 
     def record_rejection(
         self, reason: str, *, webhook_id: str | None = None, event_type: str | None = None
@@ -276,6 +348,7 @@ class EventStore:
             if self._writer is None:
                 # Opened here, so a bad path fails this call instead of a thread nobody watches.
                 db = _open_writer(self.path)
+                _install_arrivals(db, self.rejection_samples)
                 self._writer = threading.Thread(
                     target=self._write_loop, args=(db,), name="event-store-writer", daemon=True
                 )
@@ -308,7 +381,9 @@ class EventStore:
         """Write and commit ``batch``, then resolve every future."""
         live = [d.future.set_running_or_notify_cancel() for d in batch]
         try:
-            outcomes: list[tuple[bool, Any]] = [(True, o) for o in _write_batch(db, batch)]
+            outcomes: list[tuple[bool, Any]] = [
+                (True, o) for o in _write_batch(db, batch, self.rejection_samples)
+            ]
             self.commits += 1
         except sqlite3.OperationalError as exc:  # the database (locked, full, I/O), not the data
             outcomes = [(False, exc)] * len(batch)
@@ -325,7 +400,7 @@ class EventStore:
     def _write_alone(self, db: sqlite3.Connection, delivery: _Delivery) -> tuple[bool, Any]:
         """Write and commit one delivery; ``(False, error)`` when it cannot be stored."""
         try:
-            (outcome,) = _write_batch(db, [delivery])
+            (outcome,) = _write_batch(db, [delivery], self.rejection_samples)
         except Exception as exc:  # handed to the delivery's future
             return False, exc
         self.commits += 1
@@ -355,7 +430,11 @@ class EventStore:
         return self._select("WHERE conversation_id = ?", (conversation_id,))
 
     def deliveries(self, webhook_id: str | None = None) -> list[dict[str, Any]]:
-        """Every HTTP arrival in order (accepted, duplicate, rejected)."""
+        """Every verified HTTP arrival in order (accepted, duplicate).
+
+        Refusals are counted in :meth:`counts` and sampled in :meth:`rejections`; a database
+        written before refusals were counted still lists its refusals here.
+        """
         sql = "SELECT id, webhook_id, received_at, outcome, reason, event_type FROM deliveries"
         args: tuple[Any, ...] = ()
         if webhook_id is not None:
@@ -366,7 +445,18 @@ class EventStore:
         keys = ("arrival", "webhookId", "receivedAt", "outcome", "reason", "eventType")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def rejections(self) -> list[dict[str, Any]]:
+        """The newest refused deliveries kept (at most :attr:`rejection_samples`), oldest first."""
+        sql = (
+            "SELECT received_at, reason, webhook_id, event_type FROM rejection_samples ORDER BY seq"
+        )
+        with self._lock:
+            rows = self._db.execute(sql).fetchall()
+        keys = ("receivedAt", "reason", "webhookId", "eventType")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def counts(self) -> dict[str, Any]:
+        """Events stored, deliveries (verified and refused), duplicates, refusals by reason."""
         with self._lock:
             events = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             by_outcome = dict(
@@ -374,14 +464,19 @@ class EventStore:
                     "SELECT outcome, COUNT(*) FROM deliveries GROUP BY outcome"
                 ).fetchall()
             )
+            # Counted refusals, and those a database from before counting listed one by one.
             reasons = dict(
                 self._db.execute(
-                    "SELECT reason, COUNT(*) FROM deliveries WHERE outcome='rejected' GROUP BY reason"
+                    "SELECT reason, SUM(n) FROM ("
+                    " SELECT reason, count AS n FROM rejection_counts"
+                    " UNION ALL SELECT reason, 1 FROM deliveries WHERE outcome = 'rejected'"
+                    ") GROUP BY reason"
                 ).fetchall()
             )
+        by_outcome.pop("rejected", None)
         return {
             "events": events,
-            "deliveries": sum(by_outcome.values()),
+            "deliveries": sum(by_outcome.values()) + sum(reasons.values()),
             "duplicates": by_outcome.get("duplicate", 0),
             "rejections": reasons,
         }

@@ -20,6 +20,7 @@ from ..core.checks import Check, StepReport
 from ..core.errors import RunbookError
 from ..core.events import WebhookEvent
 from ..core.gate import GateReport, evaluate_gate
+from ..core.ledger import parse_stamp
 from ..core.lifecycle import STATES, MessageLifecycle, reconstruct
 from ..core.sends import SentMessage, controlled_send, prove_replay
 from ..providers.base import StepResult
@@ -29,6 +30,10 @@ from ..security.secrets import secret_from_env
 from .provider_run import ProviderRun, fail_from, skip
 
 __all__ = ["GoLiveRun"]
+
+# Receiver and provider clocks may disagree this much (plus the measured skew) before an event
+# received "before" the acceptance is judged to predate it.
+EVENT_CLOCK_ALLOWANCE_SECONDS = 5.0
 
 
 class GoLiveRun(ProviderRun):
@@ -104,6 +109,8 @@ class GoLiveRun(ProviderRun):
             allowlist=self.params.test_send.allowlist,
             max_sends=self.params.test_send.max_sends,
             show_phone=self.show_phone,
+            window=self.window,
+            run_started_at=self.ledger.run_started_at(self.run_id),
         )
         self.sent = outcome.message
         self.recorder.note(messages=[outcome.message.to_dict()])
@@ -117,7 +124,9 @@ class GoLiveRun(ProviderRun):
             return self._record(
                 step, step_title, [skip("send.replay", title, "no accepted send to replay")]
             )
-        check = prove_replay(self.client, self.ledger, run_id=self.run_id, message=self.sent)
+        check = prove_replay(
+            self.client, self.ledger, run_id=self.run_id, message=self.sent, window=self.window
+        )
         self.recorder.note(messages=[self.sent.to_dict()])
         return self._record(step, step_title, [check])
 
@@ -145,9 +154,14 @@ class GoLiveRun(ProviderRun):
         started = time.monotonic()
         seen: set[str] = set()
         lifecycle: MessageLifecycle | None = None
+        accepted = self._acceptance_instant()
+        allowance = EVENT_CLOCK_ALLOWANCE_SECONDS + abs(self.clock_skew or 0.0)
+        prior: list[WebhookEvent] = []
         try:
             while True:
-                events = self._read_events(message_id)
+                events, prior = _split_at_acceptance(
+                    self._read_events(message_id), accepted, allowance
+                )
                 lifecycle = reconstruct(events, model).messages.get(message_id)
                 if lifecycle:
                     for state in STATES:
@@ -173,12 +187,15 @@ class GoLiveRun(ProviderRun):
         self.sent.lifecycle = lifecycle
         self.recorder.note(messages=[self.sent.to_dict()])
         waited = round(time.monotonic() - started, 1)
+        checks = _lifecycle_checks(
+            lifecycle, expect, timeout, model.event_of, self.provider.identity_name
+        )
+        if prior:
+            checks.append(_prior_events_check(message_id, accepted, prior))
         return self._record(
             step,
             step_title,
-            _lifecycle_checks(
-                lifecycle, expect, timeout, model.event_of, self.provider.identity_name
-            ),
+            checks,
             details={
                 "messageId": message_id,
                 "waitedSeconds": waited,
@@ -191,6 +208,17 @@ class GoLiveRun(ProviderRun):
                 if "missing" not in flag
             ),
         )
+
+    def _acceptance_instant(self) -> datetime | None:
+        """The earliest the send can have been accepted: its acceptedAt or its ledger key."""
+        assert self.sent is not None
+        entry = self.ledger.entry(self.run_id, self.sent.step)
+        stamps = [
+            parse_stamp(self.sent.accepted_at),
+            parse_stamp(entry.reserved_at if entry else None),
+        ]
+        known = [s for s in stamps if s is not None]
+        return min(known) if known else None
 
     # -- support -------------------------------------------------------------------------------
     def support_handoff(self) -> StepReport:
@@ -279,7 +307,7 @@ class GoLiveRun(ProviderRun):
         gate = evaluate_gate(
             self.recorder.checks,
             self.params.attestations,
-            evidence_rules=self.provider.evidence_rules(log),
+            evidence_rules=self.provider.evidence_rules(log, recorded_send=self.sent),
             provider=self.provider.kind,
         )
         self.recorder.note(gate=gate.to_dict())
@@ -322,6 +350,47 @@ class GoLiveRun(ProviderRun):
             [check],
             tables=(("Changes", ["what", "before", "now"], rows),) if rows else (),
         )
+
+
+def _split_at_acceptance(
+    events: list[WebhookEvent], accepted: datetime | None, allowance: float
+) -> tuple[list[WebhookEvent], list[WebhookEvent]]:
+    """Events received after the acceptance (evidence), and those received before it (a finding).
+
+    An event cannot describe a message before the provider accepted it: one received earlier
+    belongs to another message that had the same id (a reissued id, another session's store).
+    """
+    if accepted is None:
+        return events, []
+    counted, prior = [], []
+    for event in events:
+        received = parse_stamp(event.received_at)
+        early = received is not None and (accepted - received).total_seconds() > allowance
+        (prior if early else counted).append(event)
+    return counted, prior
+
+
+def _prior_events_check(
+    message_id: str, accepted: datetime | None, prior: list[WebhookEvent]
+) -> Check:
+    first = prior[0]
+    return Check(
+        "lifecycle.prior_events",
+        "No event predates the acceptance",
+        "FAIL",
+        f"{len(prior)} stored event(s) for {message_id} were received before it was accepted "
+        f"({accepted.isoformat(timespec='seconds') if accepted else '?'}), e.g. "
+        f"{first.event_type} {first.event_id} received {first.received_at}: not counted as "
+        "evidence of this send",
+        evidence={
+            "events": [
+                {"eventId": e.event_id, "eventType": e.event_type, "receivedAt": e.received_at}
+                for e in prior[:20]
+            ]
+        },  # fmt: skip
+        remedy="the provider reissued a messageId, or the event store holds another session's "
+        "events: quote these eventIds to the provider and check which store event_source reads.",
+    )
 
 
 def _reached(lifecycle: MessageLifecycle, expect: str) -> bool:

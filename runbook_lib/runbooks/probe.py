@@ -8,12 +8,19 @@ the probe also checks the side effects: stored exactly once, final state by high
 
 Probe events are marked: ``messageId`` starts with ``msg_probe_``, ``externalReference`` is
 ``runbook-probe``.
+
+Each request has one overall deadline (connect, send, and the whole answer): an endpoint that
+trickles its answer byte by byte is cut off like one that never answers. A request that got no
+answer (refused, reset, past its deadline) fails every check that needed one, and is left out of
+the latency figures, which describe answers only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import ssl
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +31,7 @@ from typing import Any, Protocol
 import httpx
 
 from ..core.checks import Check, StepReport
+from ..core.errors import ConfigurationError
 from ..core.events import WebhookEvent
 from ..core.lifecycle import reconstruct
 from ..core.parameters import EventSourceParameters
@@ -97,6 +105,24 @@ class ProbeResult:
         return self.report()._repr_html_()
 
 
+def _check_url(url: str) -> None:
+    """Refuse what is not an http(s) URL before any request.
+
+    Raises:
+        ConfigurationError: naming the problem and the fix.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"the probe URL {url!r} is not an http(s) URL.",
+            remedy="give the integration's webhook endpoint, e.g. "
+            "https://hooks.example.com/webhooks/redcloud.",
+        )
+
+
 class _Prober:
     def __init__(
         self, url: str, secret: str, old_secret: str | None, timeout: float, provider: Provider
@@ -106,12 +132,8 @@ class _Prober:
         self.scheme = provider.signature
         self.secret = secret
         self.old_secret = old_secret or self.scheme.generate_secret()
-        # A fresh connection per request: one check's 5xx (and closed socket) cannot spill into another.
-        self.http = httpx.Client(
-            timeout=timeout,
-            follow_redirects=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self.deadline = timeout
+        self._tls = ssl.create_default_context()  # one, shared by the per-request clients
         self.answers: list[Answer] = []
         self.run = secrets.token_hex(4)
         self._n = 0
@@ -134,11 +156,24 @@ class _Prober:
         # json.dumps' default formatting, as many senders produce it
         return event_id, json.dumps(body).encode()
 
+    async def _status(self, body: bytes, headers: dict[str, str]) -> int:
+        # A fresh connection per request: one check's 5xx (and closed socket) cannot spill into
+        # another. The deadline cancels the whole exchange, however slowly the bytes come.
+        async with asyncio.timeout(self.deadline):
+            async with httpx.AsyncClient(
+                timeout=self.deadline, follow_redirects=False, verify=self._tls
+            ) as http:
+                response = await http.post(self.url, content=body, headers=headers)
+                return response.status_code
+
     def post(self, body: bytes, headers: dict[str, str]) -> Answer:
         started = time.perf_counter()
         try:
-            response = self.http.post(self.url, content=body, headers=headers)
-            answer = Answer(response.status_code, time.perf_counter() - started)
+            answer = Answer(asyncio.run(self._status(body, headers)), time.perf_counter() - started)
+        except TimeoutError:
+            answer = Answer(
+                None, time.perf_counter() - started, f"no answer within {self.deadline:g} s"
+            )
         except httpx.HTTPError as exc:
             answer = Answer(None, time.perf_counter() - started, type(exc).__name__)
         self.answers.append(answer)
@@ -191,8 +226,13 @@ def run_probe(
 ) -> ProbeResult:
     """Probe ``url`` with events signed by ``secret``; read side effects through ``reader``.
 
-    The provider (the default one when None) gives the event types, envelopes and signature scheme.
+    The provider (the default one when None) gives the event types, envelopes and signature
+    scheme. ``timeout`` is each request's overall deadline, in seconds.
+
+    Raises:
+        ConfigurationError: ``url`` is not an http(s) URL.
     """
+    _check_url(url)
     say = progress or (lambda line: None)
     provider = provider or get_provider()
     model = provider.lifecycle
@@ -318,17 +358,31 @@ def run_probe(
         )  # fmt: skip
         # -- latency -----------------------------------------------------------------------
         burst_answers = [f.result()[1] for f in burst_futures]
-        times = sorted(a.seconds for a in [*burst_answers, *valid_answers.values()])
-        p50 = statistics.median(times)
-        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
-        slowest = times[-1]
-        latency = {"p50": p50, "p95": p95, "max": slowest}
-        status = "FAIL" if slowest > ACK_LIMIT else "WARN" if p95 > ACK_WARN else "PASS"
+        timed = [*burst_answers, *valid_answers.values()]
+        # Only answers have a latency: a refused connection is not a fast acknowledgement.
+        times = sorted(a.seconds for a in timed if a.status is not None)
+        silent = [a for a in timed if a.status is None]
+        latency: dict[str, float] = {}
+        if times:
+            p50 = statistics.median(times)
+            p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+            latency = {"p50": p50, "p95": p95, "max": times[-1]}
+            summary = f"p50 {p50:.3f} s, p95 {p95:.3f} s, max {times[-1]:.3f} s over {len(times)} answered events"
+        else:
+            summary = "no event was answered"
+        if silent:
+            reasons = sorted({a.error or "no answer" for a in silent})
+            summary += f"; {len(silent)} of {len(timed)} got no answer ({', '.join(reasons)})"
+        slow = bool(times) and times[-1] > ACK_LIMIT
+        status = "FAIL" if silent or slow else "WARN" if latency["p95"] > ACK_WARN else "PASS"
+        remedy = (
+            "make the endpoint reachable from the provider and answer every request."
+            if silent
+            else "store, then answer; do slow work after the 2xx (queue it)."
+        )
         checks.append(
             Check("probe.ack_latency", f"Acknowledged within {ACK_LIMIT:g} s (warn over {ACK_WARN:g} s)", status,
-                  f"p50 {p50:.3f} s, p95 {p95:.3f} s, max {slowest:.3f} s over {len(times)} events",
-                  latency,
-                  remedy=None if status == "PASS" else "store, then answer; do slow work after the 2xx (queue it).")
+                  summary, latency, remedy=None if status == "PASS" else remedy)
         )  # fmt: skip
         # -- rejections --------------------------------------------------------------------
         t = tampered_future.result()
@@ -437,4 +491,3 @@ def run_probe(
         return ProbeResult(url=url, checks=checks, latency=latency, answers=list(all_answers))
     finally:
         pool.shutdown(wait=True)
-        p.http.close()

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from ..core.checks import Check, StepReport, Verdict
 from ..core.errors import RunbookError
 from ..core.ledger import SendLedger
+from ..core.locks import LOCK_NOTE_ENV
 from ..core.parameters import RunbookParameters, load_parameters
-from ..core.sends import idempotency_key_for
+from ..core.sends import ReplayWindow, idempotency_key_for
 from ..providers.base import Provider, get_provider
 from .base import RecordedRun
 
@@ -72,11 +73,20 @@ class ProviderRun(RecordedRun):
         self.events: EventSource = PollingSource(params.event_source)
         self.client: Any = None
         self.token_ok = False
+        self.clock_skew: float | None = None
+        self.window = ReplayWindow(seconds=params.provider.idempotency_window_hours * 3600)
 
     @classmethod
     def open(cls, params_file: str | Path, *, run_id: str = "", **kwargs: Any) -> ProviderRun:
         """Load and validate the parameter file, then open the run (no network yet)."""
         return cls(load_parameters(params_file), run_id=run_id, **kwargs)
+
+    def _run_age_seconds(self) -> float | None:
+        return self.ledger.age_seconds(self.ledger.run_started_at(self.run_id))
+
+    def _outside_window(self) -> bool:
+        """This run began longer ago than the provider remembers keys: it must send nothing."""
+        return not self.window.holds(self._run_age_seconds())
 
     @property
     def is_sandbox(self) -> bool:
@@ -113,7 +123,12 @@ class ProviderRun(RecordedRun):
         if p.fault_profile is not None:
             checks.append(self._apply_fault_profile())
         checks.append(self._event_source_check())
-        return self._record("preflight", "Preflight", checks)
+        lock_note = self._environ.get(
+            LOCK_NOTE_ENV
+        )  # set by the CLI when it took a dead run's lock
+        return self._record(
+            "preflight", "Preflight", checks, notes=(lock_note,) if lock_note else ()
+        )
 
     def _event_source_check(self) -> Check:
         title = "Webhook event store readable"
@@ -159,6 +174,7 @@ class ProviderRun(RecordedRun):
                 remedy="make sure this host runs NTP: webhook timestamps are checked to ±5 min.",
             )
         skew = time.time() - server
+        self.clock_skew = skew
         evidence = {"skewSeconds": round(skew, 1)}
         limit_warn = self.params.clock_skew_warn_seconds
         limit_fail = self.params.clock_skew_fail_seconds
@@ -226,6 +242,12 @@ class ProviderRun(RecordedRun):
             )
         if not self.token_ok or self.client is None:
             return self._record(step, step_title, [skip("drill.all", "Failure drills", "no token")])
+        if self._outside_window():
+            reason = (
+                f"this run started beyond the provider's {self.window.describe()} idempotency "
+                "window: its drill sends could not be replayed, so none is made (start a new run)"
+            )
+            return self._record(step, step_title, [skip("drill.all", "Failure drills", reason)])
         from .drills import DrillContext, client_factory, run_drills
 
         sandbox_url = self.params.provider.base_url if self.is_sandbox else None

@@ -114,15 +114,28 @@ class ReceiverStoreSource:
     def deliveries(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> pl.DataFrame:
-        """Every HTTP arrival (accepted, duplicate, rejected with its reason) in the window."""
+        """Every HTTP arrival (accepted, duplicate, rejected with its reason) in the window.
+
+        The receiver counts refusals per minute instead of storing each one: they come back as
+        one row per refusal, received at the start of its minute, with no ``arrival`` and with
+        ``webhook_id`` only when it marked rehearsal traffic (``evt_probe_``, ``evt_drill_``).
+        """
         sql = "SELECT id AS arrival, webhook_id, received_at, outcome, reason, event_type FROM deliveries"
         clause, args = _window("received_at", since, until)
-        sql += clause
+        counted_clause, counted_args = _window("minute", since, until)
+        counted_sql = (
+            "SELECT minute, reason, NULLIF(rehearsal, ''), count FROM rejection_counts"
+            + counted_clause
+        )
         schema = {"arrival": pl.Int64, "webhook_id": pl.Utf8, "received_at": pl.Utf8,
                   "outcome": pl.Utf8, "reason": pl.Utf8, "event_type": pl.Utf8}  # fmt: skip
         db = self._connect()
         try:
-            rows = db.execute(sql + " ORDER BY id", args).fetchall()
+            rows = db.execute(sql + clause + " ORDER BY id", args).fetchall()
+            has_counts = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rejection_counts'"
+            ).fetchone()
+            counted = db.execute(counted_sql, counted_args).fetchall() if has_counts else []
         except sqlite3.Error as exc:
             raise EventSourceError(
                 f"the receiver store's deliveries cannot be read ({exc})"
@@ -130,4 +143,28 @@ class ReceiverStoreSource:
         finally:
             db.close()
         frame = pl.DataFrame(rows, schema=schema, orient="row")
+        if counted:
+            refusals = (
+                pl.DataFrame(
+                    counted,
+                    schema={
+                        "received_at": pl.Utf8,
+                        "reason": pl.Utf8,
+                        "webhook_id": pl.Utf8,
+                        "count": pl.Int64,
+                    },  # fmt: skip
+                    orient="row",
+                )
+                .with_columns(pl.int_ranges(0, "count").alias("count"))
+                .explode("count")
+                .select(
+                    pl.lit(None, pl.Int64).alias("arrival"),
+                    "webhook_id",
+                    "received_at",
+                    pl.lit("rejected").alias("outcome"),
+                    "reason",
+                    pl.lit(None, pl.Utf8).alias("event_type"),
+                )
+            )
+            frame = pl.concat([frame, refusals])
         return frame.with_columns(parse_timestamps("received_at").alias("received_at"))

@@ -160,3 +160,44 @@ def test_a_second_go_live_reports_what_changed_since_the_first(stack, tmp_path):
     change = next(c for c in second.summary.checks if c.check_id == "changes.previous")
     assert change.status == "PASS" and first.report_dir.name in change.summary
     assert second.summary.snapshot["numbers"]["num_sbx_primary"]["status"] == "ACTIVE"
+
+
+def test_auto_resume_past_the_window_sends_nothing_and_a_dead_runs_lock_is_taken_over(
+    tmp_path, capsys
+):
+    from runbook_lib import GoLiveRun
+    from runbook_lib.core.locks import lock_path_for
+    from runbook_lib.core.parameters import load_parameters
+    from tests.core.test_locks import holder
+    from tests.core.test_sends import age_ledger
+
+    with running_stack(tmp_path, idempotency_window=0.5) as stack:
+        params = stack.params()
+        loaded = load_parameters(params)
+        crashed = GoLiveRun(loaded, environ=stack.env, progress=lambda line: None)
+        for step in (crashed.preflight, crashed.acquire_token, crashed.identity):
+            step()
+        crashed.senders()
+        crashed.test_send()
+        assert crashed.sent is not None
+        message_id, run_id = crashed.sent.message_id, crashed.run_id
+        crashed.close()  # no verdict: unfinished, and its lock left behind by a dead process
+        holder(lock_path_for(loaded.ledger_path, "sandbox"), run_id, "die").communicate("")
+        age_ledger(loaded.ledger_path, 25)
+        capsys.readouterr()
+
+        run = run_go_live(params, reports_root=tmp_path / "r", extra_env=stack.env)
+        out = capsys.readouterr().out
+        assert golive_sends(stack) == 1  # the resumed run POSTed nothing
+    assert f"Resuming unfinished run {run_id}" in out and "sends nothing" in out
+    assert "Took over the sandbox run lock" in out and run_id in out
+    summary = run.summary
+    assert summary.run_id == run_id
+    assert "Took over the sandbox run lock" in (run.report_dir / "report.html").read_text()
+    (message,) = summary.messages
+    assert message["messageId"] == message_id and message["resumedFromLedger"] is True
+    by_id = {c.check_id: c for c in summary.checks}
+    assert by_id["send.accepted"].status == "PASS"
+    assert by_id["send.replay"].status == "SKIP"
+    assert "idempotency window" in by_id["send.replay"].summary
+    assert by_id["drill.all"].status == "SKIP"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import threading
 
 import pytest
@@ -13,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from runbook_lib.core.errors import WebhookVerificationError
-from runbook_lib.core.serving import BackgroundServer
+from runbook_lib.core.serving import BackgroundServer, free_port
 from runbook_lib.core.signing import generate_webhook_secret, verify_webhook
 from runbook_lib.providers.redcloud.contract import EVENT_STATES as STATE_BY_EVENT
 from runbook_lib.providers.redcloud.contract import event_from_envelope
@@ -171,3 +173,92 @@ def test_runbook_probe_against_a_broken_handler_exits_1_naming_the_check(monkeyp
         server.stop()
     out = capsys.readouterr().out
     assert code == 1 and "probe: FAIL (probe.missing_signature)" in out and "fix:" in out
+
+
+# -- endpoints that do not answer -------------------------------------------------------------
+def test_an_endpoint_that_refuses_connections_fails_the_acknowledgement_checks():
+    url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    result = run_probe(url, SECRET, burst=3, timeout=2.0)
+    checks = {c.check_id: c for c in result.checks}
+    for check_id in ("probe.valid_events", "probe.ack_latency", "probe.duplicates",
+                     "probe.rotation", "probe.unknown_event_type", "probe.missing_signature"):  # fmt: skip
+        assert checks[check_id].status == "FAIL", (check_id, checks[check_id].summary)
+    assert result.latency == {}  # no answer, no latency figure
+    assert "ConnectError" in checks["probe.ack_latency"].summary
+    assert "p50" not in checks["probe.ack_latency"].summary
+
+
+class Trickler:
+    """A loopback server that answers every request one byte every 50 ms, for ever."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000_000
+            for byte in answer:
+                if self.stop.wait(0.05):
+                    return
+                conn.sendall(bytes([byte]))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_an_endpoint_that_trickles_its_answer_is_cut_off_at_each_requests_deadline():
+    """Per-read timeouts never fire on a byte every 50 ms; the overall deadline does."""
+    trickler = Trickler()
+    outcome: dict = {}
+    probe = threading.Thread(
+        target=lambda: outcome.update(
+            result=run_probe(f"http://127.0.0.1:{trickler.port}/hook", SECRET, burst=2, timeout=0.5)
+        ),
+        daemon=True,
+    )
+    try:
+        probe.start()
+        probe.join(120)  # generous for a loaded machine; without a deadline it never returns
+        assert not probe.is_alive(), "the probe hangs on an endpoint that trickles"
+    finally:
+        trickler.close()
+    checks = {c.check_id: c for c in outcome["result"].checks}
+    assert checks["probe.valid_events"].status == "FAIL"
+    assert checks["probe.ack_latency"].status == "FAIL"
+    assert "no answer within 0.5 s" in checks["probe.ack_latency"].summary
+
+
+def test_runbook_probe_against_a_refusing_endpoint_exits_1(monkeypatch, capsys):
+    from runbook_lib.cli import main
+
+    monkeypatch.setenv("PROBE_SECRET", SECRET)
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    code = main(["probe", "--url", url, "--secret-env", "PROBE_SECRET", "--burst", "2"])
+    out = capsys.readouterr().out
+    assert code == 1 and "probe: FAIL (" in out and "probe.ack_latency" in out
+
+
+@pytest.mark.parametrize("url", ["hooks.example.com/webhook", "ftp://example.com/x", "http://"])
+def test_runbook_probe_with_a_url_that_is_not_http_exits_3(monkeypatch, capsys, url):
+    from runbook_lib.cli import main
+
+    monkeypatch.setenv("PROBE_SECRET", SECRET)
+    code = main(["probe", "--url", url, "--secret-env", "PROBE_SECRET"])
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and "not an http(s) URL" in line and SECRET not in line

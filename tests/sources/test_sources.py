@@ -126,3 +126,25 @@ def test_open_event_source_picks_the_kind(tmp_path):
     )
     with pytest.raises(ValueError, match="columns.event_id"):
         EventSourceParameters(kind="sql", url="postgresql://u@h/db", table="t")
+
+
+def test_receiver_store_source_counts_every_refusal_and_keeps_rehearsal_marked(tmp_path):
+    """Refusals are counted, not stored one by one: the deliveries frame still has one row per
+    refusal, and the probe's and drills' ones still match the audit's rehearsal pattern."""
+    from runbook_lib.runbooks.audit import REHEARSAL_EVENT
+
+    db = tmp_path / "store.sqlite"
+    store = EventStore(db, rejection_samples=3)
+    store.record(json.dumps(ENVELOPES[0]).encode(), ENVELOPES[0]["eventId"])
+    for n in range(40):
+        store.record_rejection("invalid_signature", webhook_id=f"evt_{n}_" + "x" * 5000)
+    for prefix in ("evt_probe_", "evt_drill_"):
+        store.record_rejection("invalid_signature", webhook_id=prefix + "abc")
+    store.close()
+    deliveries = ReceiverStoreSource(db).deliveries()
+    rejected = deliveries.filter(pl.col("outcome") == "rejected")
+    assert rejected.height == 42 and deliveries.height == 43
+    rehearsal = rejected["webhook_id"].str.contains(REHEARSAL_EVENT).fill_null(False)
+    assert int(rehearsal.sum()) == 2
+    later = ReceiverStoreSource(db).deliveries(since=datetime(2100, 1, 1, tzinfo=UTC))
+    assert later.height == 0

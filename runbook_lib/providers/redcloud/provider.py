@@ -93,9 +93,11 @@ class RedCloudProvider:
     def audit_context_step(self, client: RedCloudClient, params: RunbookParameters) -> StepResult:
         return steps.audit_context_step(client, params)
 
-    def evidence_rules(self, request_log: list[Any]) -> dict[str, Callable[[], tuple[bool, str]]]:
+    def evidence_rules(
+        self, request_log: list[Any], *, recorded_send: Any = None
+    ) -> dict[str, Callable[[], tuple[bool, str]]]:
         """The readiness catalogue's ``evidence`` rules, computed from the run's request log."""
-        return steps.evidence_rules(request_log)
+        return steps.evidence_rules(request_log, recorded_send=recorded_send)
 
     # -- events ----------------------------------------------------------------------------------
     def event_from_envelope(

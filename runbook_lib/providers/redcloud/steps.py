@@ -250,13 +250,25 @@ def _number_check(expected: ExpectedNumber, actual: Number | None, rids: tuple[s
     )
 
 
-def evidence_rules(request_log: list[Any]) -> dict[str, Callable[[], tuple[bool, str]]]:
-    """The catalogue's evidence rules over this run's requests (``evidence:`` in readiness.yaml)."""
+def evidence_rules(
+    request_log: list[Any], *, recorded_send: Any = None
+) -> dict[str, Callable[[], tuple[bool, str]]]:
+    """The catalogue's evidence rules over this run's requests (``evidence:`` in readiness.yaml).
+
+    ``recorded_send`` is the run's controlled send (a ``SentMessage``): one the ledger recorded as
+    accepted earlier in the run counts as a keyed send although no request was made now.
+    """
     log = request_log
 
     def every_send_has_a_key() -> tuple[bool, str]:
         sends = [r for r in log if r.path.endswith(API["send"]) and not r.deliberate]
         missing = [r for r in sends if not r.idempotency_key]
+        sent = recorded_send
+        if not sends and sent is not None and sent.resumed and sent.message_id:
+            return True, (
+                f"the send was accepted earlier in this run under key "
+                f"{sent.idempotency_key} (recorded in the ledger; not sent again)"
+            )
         if not sends:
             return False, "no send was made in this run"
         return (

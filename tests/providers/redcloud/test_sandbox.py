@@ -193,6 +193,26 @@ def test_send_then_replay_returns_the_same_message(sandbox):
     assert sandbox.sandbox.message_count() == 1
 
 
+def test_a_restarted_sandbox_never_reissues_message_or_event_ids(capture):
+    """Same config, same seed, two starts: no messageId or eventId of the first comes back."""
+    config = SandboxConfig(
+        webhook_url=capture.url, webhook_secret=WEBHOOK_SECRET, lifecycle_delay=0, seed=7
+    )
+    sessions = []
+    for _ in range(2):
+        with run_sandbox(config) as running:
+            client = client_for(running)
+            sent = client.send_message(send_body(), idempotency_key="key-restart")
+            message_id = sent.data["messageId"]
+            assert wait_until(lambda: len(capture.accepted(message_id)) >= 3)  # noqa: B023
+            client.close()
+            events = {a["eventId"] for a in running.sandbox.webhook_attempts()}
+            sessions.append((message_id, events))
+    (first_id, first_events), (second_id, second_events) = sessions
+    assert first_id != second_id
+    assert first_events and second_events and not first_events & second_events
+
+
 def test_reused_key_with_another_body_is_422(sandbox):
     client = client_for(sandbox)
     client.send_message(send_body(), idempotency_key="key-reuse")

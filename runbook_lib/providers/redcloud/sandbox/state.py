@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import secrets
 import threading
 import time
@@ -78,7 +77,10 @@ class SandboxState:
     _order: int = 0
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.config.seed)
+        # Fault dice are seeded (Faults.rng), ids are not: a restarted sandbox that reissued the
+        # previous session's messageId/eventId would have its new webhooks dropped as duplicates.
+        self._id_session = secrets.token_hex(4)
+        self._id_counter = 0
         self.webhook_url = self.config.webhook_url
         self.token_ttl = self.config.token_ttl
         override = self.config.webhook_override_url or self.config.webhook_url
@@ -91,8 +93,10 @@ class SandboxState:
 
     # -- ids ----------------------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:
+        """``<prefix>_<8 hex of this start><8 hex counter>``: never repeated across restarts."""
         with self.lock:
-            return f"{prefix}_{self.rng.getrandbits(64):016x}"
+            self._id_counter += 1
+            return f"{prefix}_{self._id_session}{self._id_counter:08x}"
 
     # -- tokens -------------------------------------------------------------------------------
     def issue_token(self) -> str:
