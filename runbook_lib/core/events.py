@@ -12,6 +12,18 @@ from typing import Any
 __all__ = ["WebhookEvent", "int_or_none"]
 
 
+_REPORTED = (
+    "event_id", "event_type", "message_id", "external_reference", "conversation_id", "sequence",
+    "status", "number_id", "occurred_at", "created_at", "received_at", "delivery_count",
+    "failure_code", "failure_reason",
+)  # fmt: skip
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookEvent:
     """One webhook event as stored (retried deliveries of it share ``event_id``)."""
@@ -36,22 +48,8 @@ class WebhookEvent:
     data: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "eventId": self.event_id,
-            "eventType": self.event_type,
-            "messageId": self.message_id,
-            "externalReference": self.external_reference,
-            "conversationId": self.conversation_id,
-            "sequence": self.sequence,
-            "status": self.status,
-            "numberId": self.number_id,
-            "occurredAt": self.occurred_at,
-            "createdAt": self.created_at,
-            "receivedAt": self.received_at,
-            "deliveryCount": self.delivery_count,
-            "failureCode": self.failure_code,
-            "failureReason": self.failure_reason,
-        }
+        """The model's fields in camelCase (``event_id`` → ``eventId``), as reports show them."""
+        return {_camel(name): getattr(self, name) for name in _REPORTED}
 
 
 _INT64 = range(-(2**63), 2**63)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PROVIDER",
     "REGISTRY",
+    "ExportFormat",
     "ProviderClient",
     "Provider",
     "SandboxKit",
@@ -122,6 +123,15 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class ExportFormat:
+    """How a provider's envelopes look in an export (JSONL lines, Parquet rows)."""
+
+    schema: Mapping[str, Any]  # the polars schema of one envelope (the JSONL fast path)
+    required: tuple[str, ...]  # envelope fields every line must carry
+    columns: Callable[[Any], dict[str, Any]]  # envelope column names → the model's expressions
+
+
+@dataclass(frozen=True)
 class SandboxKit:
     """A provider's rehearsal server and its control plane (for the CLI, drills and tests)."""
 
@@ -134,13 +144,18 @@ class SandboxKit:
 
 @runtime_checkable
 class Provider(Protocol):
-    """One messaging provider behind the runbook (Red Cloud: ``providers/redcloud/provider.py``)."""
+    """One messaging provider behind the runbook (Red Cloud: ``providers/redcloud/provider.py``).
+
+    ``identity_name`` is Red Cloud's ``whoami`` (SendAPI: ``account``, Onyx: ``me``);
+    ``sender_label`` is Red Cloud's ``numberId`` (SendAPI: sender id, Onyx: messaging app).
+    """
 
     kind: str  # the registry name, ``provider.kind`` in a parameter file
     title: str  # for people: "Red Cloud"
-    identity_name: str  # what its identity call is called ("whoami", "account", "me")
-    sender_label: str  # what a sending identity is called ("numberId", "sender id", ...)
+    identity_name: str  # what its identity call is called (see the class docstring)
+    sender_label: str  # what a sending identity is called in report headers
     support_note: str  # what to quote to its support (the go-live's handoff step)
+    audit_context_title: str  # the incident audit's context step
     signature: SignatureScheme  # how its webhooks are signed
     lifecycle: LifecycleModel  # its event types → the common states; ordered by sequence or rank
     drills: tuple[str, ...]  # the drills it supports, in order (its own or runbooks.drills')
@@ -217,6 +232,10 @@ class Provider(Protocol):
 
     def probe_envelope(self, event_type: str, **fields: Any) -> dict[str, Any]:
         """A marked test envelope (the probe and the signature drill send these)."""
+        ...
+
+    def export_format(self) -> ExportFormat:
+        """Its envelopes in JSONL and Parquet exports (the file event sources read these)."""
         ...
 
     # -- drills, readiness, sandbox, front door ----------------------------------------------------

@@ -191,7 +191,7 @@ class AuditRun(RecordedRun):
     # -- 1. context -----------------------------------------------------------------------------
     def context(self) -> StepReport:
         """Token health, whoami and numbers (read-only), and drift since the last passing go-live."""
-        title = "Context: token, whoami, numbers"
+        title = self.provider.audit_context_title
         checks: list[Check] = []
         try:
             self.client = self.provider.build_client(self.params, environ=self._environ)

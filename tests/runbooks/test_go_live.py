@@ -201,3 +201,36 @@ def test_auto_resume_past_the_window_sends_nothing_and_a_dead_runs_lock_is_taken
     assert by_id["send.replay"].status == "SKIP"
     assert "idempotency window" in by_id["send.replay"].summary
     assert by_id["drill.all"].status == "SKIP"
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_go_live_reads_webhooks_from_an_export_event_source(stack, tmp_path, suffix):
+    """event_source.kind jsonl/parquet: lifecycle, support, drills and probe read the export."""
+    import threading
+
+    from runbook_lib.sources.export import export_events
+
+    export = tmp_path / f"events.{suffix}"
+    export_events(stack.receiver.store_path, export)
+    stop = threading.Event()
+
+    def keep_exporting() -> None:  # an integration's exporter refreshing the file as events come
+        while not stop.wait(0.1):
+            export_events(stack.receiver.store_path, export)
+
+    exporter = threading.Thread(target=keep_exporting, daemon=True)
+    exporter.start()
+    try:
+        params = stack.params(event_source={"kind": suffix, "path": str(export)})
+        run = run_go_live(params, reports_root=tmp_path / "r", extra_env=stack.env)
+    finally:
+        stop.set()
+        exporter.join()
+    failing = [(c.check_id, c.summary) for c in run.summary.checks if c.status == "FAIL"]
+    assert run.exit_code == 0, failing or run.summary.error
+    by_id = {c.check_id: c for c in run.summary.checks}
+    assert by_id["preflight.event_source"].summary == f"{suffix} store {export.name}"
+    assert by_id["lifecycle.final"].status == "PASS"
+    assert by_id["support.trace"].status == "PASS"
+    assert by_id["drill.webhook_outage"].status == "PASS"
+    assert by_id["probe.stored_once"].status == "PASS"

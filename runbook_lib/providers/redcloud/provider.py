@@ -11,7 +11,7 @@ from typing import Any
 from ...core.events import WebhookEvent
 from ...core.parameters import RunbookParameters
 from ...core.signing import STANDARD_WEBHOOKS
-from ..base import SandboxKit, StepResult
+from ..base import ExportFormat, SandboxKit, StepResult
 from . import steps
 from .client import RedCloudClient, build_client
 from .contract import LIFECYCLE, REQUIRED_SCOPES, event_from_envelope, probe_envelope
@@ -26,6 +26,7 @@ class RedCloudProvider:
     title = "Red Cloud"
     identity_name = "whoami"  # what the identity step is called in this provider's API
     sender_label = "numberId"  # what a sending identity is called (report column headers)
+    audit_context_title = steps.AUDIT_CONTEXT_TITLE
     signature = STANDARD_WEBHOOKS
     lifecycle = LIFECYCLE
     drills = (
@@ -123,6 +124,13 @@ class RedCloudProvider:
             "TokenInfo": TokenInfo,
             "event_from_envelope": event_from_envelope,
         }
+
+    def export_format(self) -> ExportFormat:
+        from .exports import ENVELOPE_SCHEMA, envelope_columns  # polars: only when exports are read
+
+        return ExportFormat(
+            schema=ENVELOPE_SCHEMA, required=("eventId", "eventType"), columns=envelope_columns
+        )
 
     # -- readiness, drills, sandbox --------------------------------------------------------------
     def readiness_catalog(self) -> str:

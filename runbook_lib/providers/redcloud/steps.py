@@ -27,6 +27,7 @@ __all__ = [
 
 IDENTITY_STEP = ("whoami", "Client context (whoami)")
 SENDERS_STEP = ("numbers", "Numbers")
+AUDIT_CONTEXT_TITLE = "Context: token, whoami, numbers"
 
 
 def fail_from(check_id: str, title: str, exc: RunbookError, **evidence: Any) -> Check:
@@ -329,7 +330,7 @@ def audit_context_step(client: Any, params: RunbookParameters) -> StepResult:
         ))  # fmt: skip
     return StepResult(
         "context",
-        "Context: token, whoami, numbers",
+        AUDIT_CONTEXT_TITLE,
         tuple(checks),
         resource=(context, inventory),
         details={
