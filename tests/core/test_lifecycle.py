@@ -105,3 +105,29 @@ def test_any_order_and_duplication_gives_the_same_final_state(order, dupes):
     lc = reconstruct(events).messages["msg_1"]
     assert lc.state == "DELIVERED" and lc.highest_sequence == 3
     assert lc.sequence_gaps == () and not lc.missing_queued and not lc.terminal_conflict
+
+
+def test_a_provider_without_sequence_is_ordered_by_state_rank_never_backwards():
+    """ordered_by="rank": a later-arriving lower state is refused; duplicates count once."""
+    from runbook_lib.core.lifecycle import LifecycleModel
+
+    model = LifecycleModel(
+        state_by_event={"sms.queued": "QUEUED", "sms.sent": "SENT", "sms.delivered": "DELIVERED"},
+        ordered_by="rank",
+        first_event="sms.queued",
+    )
+
+    def unsequenced(etype: str, arrival: int, eid: str | None = None) -> WebhookEvent:
+        return WebhookEvent(event_id=eid or f"e_{etype}", event_type=etype, message_id="m",
+                            arrival=arrival, received_at=f"t{arrival}")  # fmt: skip
+
+    events = [
+        unsequenced("sms.delivered", 0),
+        unsequenced("sms.sent", 1),
+        unsequenced("sms.delivered", 2),  # a retried delivery of the first event
+        unsequenced("sms.queued", 3),
+    ]
+    lc = reconstruct(events, model).messages["m"]
+    assert lc.state == "DELIVERED" and lc.applied == ("e_sms.delivered",)
+    assert lc.regressions_refused == 2 and lc.duplicate_deliveries == 1
+    assert not lc.missing_queued and lc.sequence_gaps == ()

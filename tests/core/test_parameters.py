@@ -89,3 +89,20 @@ def test_missing_file_names_the_fix(tmp_path):
     with pytest.raises(ParameterError, match="does not exist") as info:
         load_parameters(tmp_path / "nope.yaml")
     assert "parameters/sandbox.yaml" in str(info.value)
+
+
+def test_a_file_without_provider_kind_is_red_cloud_and_not_a_sandbox(tmp_path):
+    data = sandbox()
+    del data["provider"]["kind"], data["provider"]["sandbox"]
+    params = load_parameters(write(tmp_path, data))
+    assert (params.provider.kind, params.provider.sandbox) == ("redcloud", False)
+
+
+def test_an_unregistered_provider_kind_is_named_with_the_registered_ones(tmp_path):
+    data = sandbox()
+    data["provider"]["kind"] = "bluecloud"
+    with pytest.raises(ParameterError) as info:
+        load_parameters(write(tmp_path, data))
+    assert "provider.kind: 'bluecloud' is not a registered provider (one of: redcloud)" in str(
+        info.value
+    )

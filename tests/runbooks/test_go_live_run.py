@@ -59,3 +59,27 @@ def test_lifecycle_never_counts_events_received_before_the_acceptance(tmp_path):
         "evt_previous_session_3",
     }
     assert golive.sent.lifecycle is not None and golive.sent.lifecycle.state == "QUEUED"
+
+
+def test_whether_the_target_is_a_sandbox_is_said_by_the_file_never_probed(tmp_path):
+    """provider.sandbox false: the fault profile is refused and not applied, and the drills that
+    need provider-side control are skipped — even when the URL is in fact our sandbox."""
+    with running_stack(tmp_path) as stack:
+        data = yaml.safe_load(stack.params().read_text())
+        data["provider"]["sandbox"] = False
+        data["fault_profile"] = {"api": {"send": {"rate_5xx": 0.5}}, "seed": 1}
+        path = tmp_path / "not-a-sandbox.yaml"
+        path.write_text(yaml.safe_dump(data))
+        golive = GoLiveRun(load_parameters(path), environ=stack.env, progress=lambda line: None)
+        try:
+            preflight = golive.preflight()
+            golive.acquire_token()
+            drills = golive.failure_drills()
+        finally:
+            golive.close()
+        faults = stack.sandbox.sandbox.state.faults.profile.to_dict()
+    by_id = {c.check_id: c for c in (*preflight.checks, *drills.checks)}
+    assert by_id["preflight.faults"].status == "FAIL"
+    assert "provider.sandbox: true" in (by_id["preflight.faults"].remedy or "")
+    assert by_id["drill.webhook_outage"].status == "SKIP"
+    assert faults.get("api", {}).get("send", {}).get("rate_5xx", 0) == 0  # nothing was applied
