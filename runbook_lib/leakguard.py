@@ -10,8 +10,9 @@ in every encoding the artifacts apply, alone or nested up to :data:`MAX_LAYERS` 
 - the value itself and its base64 / base64url forms, with or without padding;
 - on top of each, per character: JSON string escaping (``\\"``, ``\\\\``, ``\\/``, ``\\uXXXX``
   in either case, or raw UTF-8), HTML escaping (named, decimal and hex character references, as
-  ``html.escape`` with or without ``quote`` and nbconvert/markupsafe write them), and
-  percent-encoding (any safe set, ``+`` for space, upper- or lower-case hex).
+  ``html.escape`` with or without ``quote`` and nbconvert/markupsafe write them), Python
+  ``repr``/``ascii`` escaping (tracebacks), and percent-encoding (any safe set, ``+`` for space,
+  upper- or lower-case hex).
 
 Each value becomes one pattern (a group of alternatives per character) and all of them one
 compiled alternation, longest first, built once per set of secrets; a file is searched only if
@@ -87,6 +88,12 @@ def _markupsafe(text: str) -> str:
     return html.escape(text, quote=False).replace('"', "&#34;").replace("'", "&#39;")
 
 
+def _python_repr(text: str, *, ascii_only: bool = False) -> str:
+    """A ``str`` repr's escaping, quotes included (tracebacks and verbose locals write it)."""
+    escaped = (ascii(text) if ascii_only else repr(text))[1:-1]
+    return escaped.replace("\\'", "'").replace("'", "\\'").replace('"', '\\"')
+
+
 def _percent_lower(text: str, *, plus: bool = False) -> str:
     encoded = (quote_plus if plus else quote)(text, safe="")
     return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)
@@ -103,6 +110,8 @@ _ENCODERS = (
     html.escape,
     functools.partial(html.escape, quote=False),
     _markupsafe,
+    _python_repr,
+    functools.partial(_python_repr, ascii_only=True),
     functools.partial(quote, safe=""),
     functools.partial(quote_plus, safe=""),
     _percent_lower,
