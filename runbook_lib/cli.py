@@ -3,6 +3,7 @@
 Exit codes (for cron and schedulers): 0 every check passed; 1 a check failed (go-live NO-GO,
 an audit found a failure domain, a trace found nothing); 2 the notebook errored (the report says
 which cell); 3 bad parameters or usage; 4 a secret was found in an artifact (now redacted).
+Everything the command prints passes the same redaction as the artifacts (cron mails it out).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigurationError, RunbookError
+from .leakguard import redacted_console
 from .parameters import RunbookParameters, load_parameters
 from .reports import (
     EXIT_BAD_INPUT,
@@ -622,6 +624,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``runbook`` command; what it prints passes the leak guard's redaction first."""
+    with redacted_console():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
