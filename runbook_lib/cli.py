@@ -3,6 +3,7 @@
 Exit codes (for cron and schedulers): 0 every check passed; 1 a check failed (go-live NO-GO,
 an audit found a failure domain, a trace found nothing); 2 the notebook errored (the report says
 which cell); 3 bad parameters or usage; 4 a secret was found in an artifact (now redacted).
+Everything the command prints passes the same redaction as the artifacts (cron mails it out).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .reporting.execute import (
     write_config_error_report,
 )
 from .reporting.index import build_index
+from .security.leakguard import redacted_console
 from .security.secrets import secret_from_env
 
 __all__ = ["main"]
@@ -647,6 +649,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``runbook`` command; what it prints passes the leak guard's redaction first."""
+    with redacted_console():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

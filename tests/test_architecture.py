@@ -146,3 +146,22 @@ def test_the_runbooks_never_send_a_request_to_learn_whether_the_target_is_a_sand
         and re.search(r"_sandbox/faults[\"']\s*,|\+\s*[\"']/_sandbox", path.read_text())
     ]
     assert offenders == []
+
+
+def test_every_import_also_inside_functions_names_a_module_that_exists():
+    """A deferred import that points at a moved module fails only when its line runs: catch it."""
+    import importlib.util
+
+    def exists(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # its parent package is not there either
+            return False
+
+    missing = [
+        (name, target)
+        for name, path in _sources().items()
+        for target in _imports(path, module_level_only=False)
+        if not exists(target)
+    ]
+    assert missing == []

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from urllib.parse import quote
+
 import pytest
+import yaml
 
 from runbook_lib.cli import main
+from runbook_lib.core.errors import RunbookError
+from runbook_lib.security.leakguard import REDACTED, SecretChannel
+from runbook_lib.security.secret_channel import encode_line, write_fifo
+from runbook_lib.security.secrets import secret_from_env
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_help_lists_commands_and_exit_codes(capsys):
@@ -110,3 +121,67 @@ def test_faults_with_no_sandbox_listening_exits_3_with_one_line(capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1
     assert f"127.0.0.1:{port}" in err and "runbook sandbox" in err and "--url" in err
+
+
+def report_texts(reports: Path) -> str:
+    return "".join(p.read_text(encoding="utf-8") for p in reports.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("path", ["provider.client_secret_env", "event_source.password_env"])
+def test_a_secret_pasted_into_an_env_field_exits_3_and_is_never_echoed(tmp_path, capsys, path):
+    pasted = "hunter2-Pasted Secret/Value"
+    data = yaml.safe_load((ROOT / "parameters" / "sandbox.yaml").read_text())
+    section, key = path.split(".")
+    data[section][key] = pasted
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump(data))
+    reports = tmp_path / "reports"
+    assert main(["go-live", "--params", str(params), "--reports", str(reports)]) == 3
+    captured = capsys.readouterr()
+    assert f"{path}: the value is not an environment variable name" in captured.err
+    summary = json.loads(next(reports.rglob("summary.json")).read_text())
+    assert summary["exitCode"] == 3 and summary["leakGuard"]["status"] == "CLEAN"
+    for shown in (captured.out, captured.err, report_texts(reports)):
+        assert "hunter2" not in shown and quote(pasted) not in shown
+
+
+def test_console_output_is_redacted_like_the_artifacts(tmp_path, capsys, monkeypatch):
+    """A secret in an error message or a print, the kernel's too, never reaches the console."""
+    own, from_kernel = "cs-" + "9f8e7d6c5b4a" * 2, 'tok "kernel" <é>-' + "0a1b2c3d4e5f"
+    monkeypatch.setenv("RUNBOOK_TEST_SECRET", own)
+
+    def leaky_index(root: Path) -> Path:
+        secret_from_env("RUNBOOK_TEST_SECRET", purpose="client secret")
+        with SecretChannel() as channel:  # the kernel's end writes what it registers
+            write_fifo(channel.path, encode_line(from_kernel, "access token (kernel)"))
+        print(f"index built with {own} and {json.dumps(from_kernel)}", flush=True)
+        print("no newline, then flush:", quote(own), end="", flush=True)
+        raise RunbookError(f"upload refused for {own!r} / {from_kernel}")
+
+    monkeypatch.setattr("runbook_lib.cli.build_index", leaky_index)
+    assert main(["reports", "--reports", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    for shown in (captured.out, captured.err):
+        assert REDACTED in shown
+        assert "9f8e7d6c5b4a" not in shown and "0a1b2c3d4e5f" not in shown, shown
+    assert "runbook reports: upload refused" in captured.err
+
+
+def test_invalid_sql_column_mapping_exits_3_in_one_line_before_any_connection(tmp_path, capsys):
+    data = yaml.safe_load((ROOT / "parameters" / "sandbox.yaml").read_text())
+    data["event_source"] = {
+        "kind": "sql",
+        "url": "postgresql://runbook@192.0.2.1:5432/events",  # TEST-NET: never reachable
+        "password_env": "RUNBOOK_TEST_DB_PASSWORD",
+        "table": "webhook_events",
+        "columns": {"event_id": "evt_uuid", "event_type": "lower(kind)"},
+    }
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump(data))
+    argv = ["audit", "--params", str(params), "--since", "2h", "--reports", str(tmp_path / "r")]
+    assert main(argv) == 3
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err + captured.out
+    assert "columns.event_type" in lines[0] and "not a plain column name" in lines[0]
+    assert "use letters, digits and underscores" in lines[0]  # the fix

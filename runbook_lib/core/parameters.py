@@ -1,13 +1,18 @@
 """Parameter files: one YAML file per environment, typed and validated before any network call.
 
 Secrets are never values here: a file names the environment variable that holds each one
-(``client_secret_env: REDCLOUD_CLIENT_SECRET``). Relative paths in a file are resolved against the
-file's own folder, so a run does not depend on the directory it was started from.
+(``client_secret_env: REDCLOUD_CLIENT_SECRET``). Every field whose name ends in ``_env`` is such a
+name: one validator checks them all (without ever echoing the value, which may be the secret
+pasted by mistake), and loading a file registers the value of every one that is set with the leak
+guard, before anything runs and whether or not the step that reads it is enabled. Error messages
+never quote the value of a field that could hold a secret. Relative paths in a file are resolved
+against the file's own folder, so a run does not depend on the directory it was started from.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..security.secrets import NOT_AN_ENV_NAME, REGISTRY, is_env_name, register_env_secrets
 from .errors import ParameterError
 
 __all__ = [
@@ -40,10 +46,14 @@ __all__ = [
     "WebhookParameters",
     "load_parameters",
     "parameters_from_dict",
+    "secret_env_fields",
 ]
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_SUFFIX = "_env"  # a field naming the environment variable that holds a secret
+# Fields whose value could be a secret (or carry one, as a URL's user info can): errors about
+# them never quote the value.
+_SECRET_WORDS = ("secret", "password", "token", "key", "url", "credential")
 
 # One line of remedy per field, shown next to the problem.
 _FIXES = {
@@ -67,6 +77,18 @@ _SECRET_HINT = (
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _env_names(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every ``*_env`` field of every section names a variable, never holds a value."""
+        named = bool(info.field_name and info.field_name.endswith(ENV_SUFFIX))
+        if named and value is not None and not is_env_name(value):
+            if isinstance(value, str):
+                # Most likely the secret itself: the leak guard redacts it wherever it lands.
+                REGISTRY.register(value, f"value pasted into {info.field_name}")
+            raise ValueError(f"the value {NOT_AN_ENV_NAME}")
+        return value
 
 
 class ProviderParameters(_Strict):
@@ -98,26 +120,17 @@ class ProviderParameters(_Strict):
         if value is None:
             return value
         if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError("the value is not an http(s) URL")
         return value.rstrip("/")
 
     @field_validator("kind")
     @classmethod
     def _registered(cls, value: str) -> str:
-        from ..providers.base import REGISTRY  # names only; no provider is imported here
+        from ..providers.base import provider_names  # names only; no provider is imported
 
-        if value not in REGISTRY:
+        if value not in provider_names():
             raise ValueError(
-                f"{value!r} is not a registered provider (one of: {', '.join(sorted(REGISTRY))})"
-            )
-        return value
-
-    @field_validator("client_secret_env")
-    @classmethod
-    def _env_name(cls, value: str) -> str:
-        if not ENV_NAME.match(value):
-            raise ValueError(
-                f"{value!r} is not an environment variable name (did you paste the secret itself?)"
+                f"{value!r} is not a registered provider (one of: {', '.join(provider_names())})"
             )
         return value
 
@@ -217,6 +230,12 @@ class EventSourceParameters(_Strict):
                     + ", ".join(missing)
                     + " (the table and which of its columns hold each event field)"
                 )
+            # The reader's own check, now: a bad mapping is bad input, not a failed notebook.
+            from ..sources.sql import mapping_problems
+
+            problems = mapping_problems(self.table, self.columns)
+            if problems:
+                raise ValueError("invalid SQL column mapping: " + " ".join(problems))
         return self
 
 
@@ -259,14 +278,7 @@ class WebhookParameters(_Strict):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
-
-    @field_validator("signing_secret_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
+            raise ValueError("the value is not an http(s) URL")
         return value
 
 
@@ -369,6 +381,41 @@ class RunbookParameters(_Strict):
         )
 
 
+def secret_env_fields(model: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
+    """``(field path, purpose, variable name)`` of every ``*_env`` field set in ``model``.
+
+    Found by walking the model (sections, lists and mappings of them), not from a list of names,
+    so a section added later is covered.
+    """
+    if isinstance(model, BaseModel):
+        items: Any = ((name, getattr(model, name)) for name in type(model).model_fields)
+    elif isinstance(model, dict):
+        items = model.items()
+    elif isinstance(model, list | tuple):
+        items = ((f"[{i}]", v) for i, v in enumerate(model))
+    else:
+        return
+    for name, value in items:
+        where = f"{path}{name}" if str(name).startswith("[") or not path else f"{path}.{name}"
+        if isinstance(name, str) and name.endswith(ENV_SUFFIX) and isinstance(value, str):
+            yield where, name.removesuffix(ENV_SUFFIX).replace("_", " "), value
+        else:
+            yield from secret_env_fields(value, where)
+
+
+def _could_hold_secret(error: dict[str, Any]) -> bool:
+    names = [str(p).lower() for p in error["loc"] if isinstance(p, str)]
+    return any(n.endswith(ENV_SUFFIX) or any(w in n for w in _SECRET_WORDS) for n in names)
+
+
+def _without_input(message: str, value: Any) -> str:
+    """``message`` with the input value (and its repr) taken out."""
+    if isinstance(value, str) and value:
+        for shown in (repr(value), value):
+            message = message.replace(shown, "the value")
+    return message
+
+
 def _describe(error: dict[str, Any]) -> str:
     loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error["loc"])
     loc = loc.replace(".[", "[")
@@ -383,7 +430,14 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"{loc}: required but missing. Fix: add it (see parameters/sandbox.yaml)."
     message = error["msg"].removeprefix("Value error, ")
-    fix = _FIXES.get(field)
+    if _could_hold_secret(error):
+        message = _without_input(message, error.get("input"))
+    fix = _FIXES.get(field) or (
+        "give the name of the environment variable that holds it (letters, digits, "
+        "underscores) and export the value in that variable; never the value itself."
+        if field.endswith(ENV_SUFFIX)
+        else None
+    )
     where = loc or "(file)"
     return f"{where}: {message}." + (f" Fix: {fix}" if fix else "")
 
@@ -396,12 +450,18 @@ def parameters_from_dict(data: Any, *, source: str = "parameters") -> RunbookPar
             remedy="start from parameters/sandbox.yaml.",
         )
     try:
-        return RunbookParameters.model_validate(data)
+        params = RunbookParameters.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(e) for e in exc.errors(include_url=False, include_input=False)]
+        # The input is read only to take it out of messages; it is never part of one.
+        problems = [_describe(e) for e in exc.errors(include_url=False, include_input=True)]
+        if len(problems) == 1:  # one line, for cron mail and the report's headline
+            raise ParameterError(f"{source}: {problems[0]}") from None
         raise ParameterError(
             f"{source} has {len(problems)} problem(s):", problems=problems
         ) from None
+    # Before anything runs: a secret is guarded even if the step that reads it is disabled.
+    register_env_secrets((purpose, name) for _, purpose, name in secret_env_fields(params))
+    return params
 
 
 def load_parameters(path: str | Path) -> RunbookParameters:

@@ -12,8 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from ..security.leakguard import REDACTED, encodings
-from ..security.secrets import REGISTRY
+from ..security.leakguard import redactor_for
 
 __all__ = ["RedactingFilter", "configure_run_logging"]
 
@@ -24,11 +23,8 @@ class RedactingFilter(logging.Filter):
     """Masks every registered secret (and its encodings) in a record's final message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for value, _ in REGISTRY.items():
-            for form in encodings(value).values():
-                message = message.replace(form, REDACTED)
-        record.msg, record.args = message, None
+        # The leak guard's own matcher: what it would flag after the run is masked here first.
+        record.msg, record.args = redactor_for().redact(record.getMessage())[0], None
         return True
 
 

@@ -41,6 +41,7 @@ from ..sources import EventSource, PollingSource
 __all__ = ["ProbeReader", "ProbeResult", "SourceReader", "StoreReader", "run_probe"]
 
 ACK_LIMIT, ACK_WARN = 5.0, 2.0
+SIDE_EFFECT_WAIT = 5.0  # seconds a stored event may take to show in the event source
 
 
 class ProbeReader(Protocol):
@@ -467,8 +468,16 @@ def run_probe(
             )
         else:
             time.sleep(settle)
-            stored = reader.events_for_message(dup_event["message"])
-            copies = sum(1 for e in stored if e.event_id == dup_event["id"])
+
+            def copies_stored() -> int:
+                stored = reader.events_for_message(dup_event["message"])
+                return sum(1 for e in stored if e.event_id == dup_event["id"])
+
+            # An export the source reads may lag the endpoint: wait for the first copy, no longer.
+            copies, waited_until = copies_stored(), time.monotonic() + SIDE_EFFECT_WAIT
+            while copies == 0 and time.monotonic() < waited_until:
+                time.sleep(0.1)
+                copies = copies_stored()
             checks.append(
                 Check("probe.stored_once", "Duplicates stored exactly once", "PASS" if copies == 1 else "FAIL",
                       f"the event sent 3 times is stored {copies} time(s)", {"copies": copies},

@@ -28,7 +28,7 @@ from ..core.events import WebhookEvent
 from ..security.secrets import secret_from_env
 from .model import EVENT_SCHEMA, correlation, events_from_frame
 
-__all__ = ["SQL_EVENT_SCHEMA", "SqlMapping", "SqlSource", "read_sql_events"]
+__all__ = ["SQL_EVENT_SCHEMA", "SqlMapping", "SqlSource", "mapping_problems", "read_sql_events"]
 
 SQL_EVENT_SCHEMA = EVENT_SCHEMA  # the model; the name is kept for readers of this module
 
@@ -52,6 +52,42 @@ def _sql_type(column: str) -> str:
 
 def _wire_dtype(column: str) -> pl.DataType:
     return pl.Int64() if column in _TIMESTAMPS else SQL_EVENT_SCHEMA[column]
+
+
+def mapping_problems(table: object, columns: object) -> list[str]:
+    """What is wrong with a table name and column mapping, each with its fix (empty: nothing).
+
+    The one check of a mapping: :class:`SqlMapping` runs it, and so does the parameter file's
+    ``event_source`` section, so a bad mapping is refused before anything runs.
+    """
+    problems: list[str] = []
+    parts = table.split(".") if isinstance(table, str) else []
+    if not parts or len(parts) > 2 or not all(_IDENTIFIER.fullmatch(p) for p in parts):
+        problems.append(
+            f"table {table!r} is not a plain table name: use letters, digits and "
+            "underscores, optionally schema.table (no quotes, spaces or SQL)."
+        )
+    if not isinstance(columns, dict):
+        problems.append("columns must map model column names to the integration's columns.")
+        return problems
+    for model, source in columns.items():
+        if model not in SQL_EVENT_SCHEMA:
+            problems.append(
+                f"columns: {model!r} is not a model column; "
+                f"use one of {', '.join(SQL_EVENT_SCHEMA)}."
+            )
+        if not isinstance(source, str) or not _IDENTIFIER.fullmatch(source):
+            problems.append(
+                f"columns.{model}: {source!r} is not a plain column name: use letters, "
+                "digits and underscores (no quotes, expressions or SQL)."
+            )
+    for required in REQUIRED_COLUMNS:
+        if required not in columns:
+            problems.append(
+                f"columns.{required} is required: name the integration's column that "
+                f"holds the {required}."
+            )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -78,33 +114,7 @@ class SqlMapping:
 
     def validate(self) -> None:
         """Check every name again (the ``columns`` dict could have been changed since)."""
-        problems: list[str] = []
-        parts = self.table.split(".") if isinstance(self.table, str) else []
-        if not parts or len(parts) > 2 or not all(_IDENTIFIER.fullmatch(p) for p in parts):
-            problems.append(
-                f"table {self.table!r} is not a plain table name: use letters, digits and "
-                "underscores, optionally schema.table (no quotes, spaces or SQL)."
-            )
-        if not isinstance(self.columns, dict):
-            problems.append("columns must map model column names to the integration's columns.")
-        else:
-            for model, source in self.columns.items():
-                if model not in SQL_EVENT_SCHEMA:
-                    problems.append(
-                        f"columns: {model!r} is not a model column; "
-                        f"use one of {', '.join(SQL_EVENT_SCHEMA)}."
-                    )
-                if not isinstance(source, str) or not _IDENTIFIER.fullmatch(source):
-                    problems.append(
-                        f"columns.{model}: {source!r} is not a plain column name: use letters, "
-                        "digits and underscores (no quotes, expressions or SQL)."
-                    )
-            for required in REQUIRED_COLUMNS:
-                if required not in self.columns:
-                    problems.append(
-                        f"columns.{required} is required: name the integration's column that "
-                        f"holds the {required}."
-                    )
+        problems = mapping_problems(self.table, self.columns)
         if problems:
             raise ParameterError("invalid SQL event source mapping:", problems=problems)
 

@@ -111,7 +111,9 @@ def test_bad_deliveries_get_4xx_and_are_recorded(receiver, case, expected, reaso
     elif case == "stale":
         kwargs["timestamp"] = int(time.time()) - 301
     elif case == "future":
-        kwargs["timestamp"] = int(time.time()) + 301
+        kwargs["timestamp"] = (
+            int(time.time()) + 330
+        )  # margin: a slow request must not age into the window
     elif case == "garbage_signature":
         extra["webhook-signature"] = "garbage"
     elif case == "bare_version":

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import ast
 import base64
+import html
 import json
 import shutil
+import tempfile
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
+import httpx
 import nbformat
 import pytest
 
 from runbook_lib.cli import run_go_live
+from runbook_lib.core.signing import generate_webhook_secret
 from runbook_lib.reporting.summary import Summary
 from runbook_lib.security.leakguard import REDACTED, encodings, scan_and_redact
 from runbook_lib.security.privacy import mask_phone
 from tests.stack import ROOT, running_stack
 
-pytestmark = pytest.mark.notebook
+notebook = pytest.mark.notebook
+
+# Every character an encoder treats specially: quotes, backslash, markup, spaces, non-ASCII.
+CANARY = "canary-s3cr\"et\\ <&> 'é ünï-7f3a"
 
 
 def artifact_texts(report_dir: Path) -> dict[str, str]:
@@ -51,6 +59,7 @@ def stack_secrets(stack) -> list[str]:
     return [stack.client_secret, stack.webhook_secret, basic, *tokens]
 
 
+@notebook
 def test_passing_run_with_debug_logging_leaves_no_secret_anywhere(tmp_path):
     with running_stack(tmp_path) as stack:
         run = run_go_live(
@@ -65,6 +74,7 @@ def test_passing_run_with_debug_logging_leaves_no_secret_anywhere(tmp_path):
     assert guard["status"] == "CLEAN" and guard["secretsChecked"] >= 3
 
 
+@notebook
 def test_bad_credentials_fail_cleanly_without_the_secret(tmp_path):
     wrong = "canary-wrong-" + "7f3a9c21b4d6"
     with running_stack(tmp_path) as stack:
@@ -78,6 +88,7 @@ def test_bad_credentials_fail_cleanly_without_the_secret(tmp_path):
     assert quote(wrong, safe="") not in (run.report_dir / "run.log").read_text()
 
 
+@notebook
 def test_token_endpoint_5xx_fails_cleanly_without_the_secret(tmp_path):
     with running_stack(tmp_path) as stack:
         params = stack.params(fault_profile={"api": {"token": {"rate_5xx": 1.0}}, "seed": 1})
@@ -98,6 +109,7 @@ def custom_notebook(folder: Path, *extra_cells: str) -> Path:
     return folder
 
 
+@notebook
 def test_a_cell_raising_with_the_token_in_its_locals_is_caught_and_redacted(tmp_path, monkeypatch):
     # Verbose tracebacks print every local, the token included: the guard must catch that.
     cell = (
@@ -117,6 +129,7 @@ def test_a_cell_raising_with_the_token_in_its_locals_is_caught_and_redacted(tmp_
     assert_no_canary(run.report_dir, values)
 
 
+@notebook
 def test_a_secret_planted_in_an_output_fails_the_run_with_exit_4(tmp_path, monkeypatch):
     cell = (
         "import base64, os\n"
@@ -157,6 +170,7 @@ def test_scan_redacts_every_encoding_and_local_paths(tmp_path):
     assert scan_and_redact(report, secrets=[(secret, "client secret")], project_root=ROOT).clean
 
 
+@notebook
 def test_destinations_are_masked_by_default_and_shown_when_configured(tmp_path):
     with running_stack(tmp_path) as stack:
         masked = run_go_live(
@@ -174,3 +188,162 @@ def test_destinations_are_masked_by_default_and_shown_when_configured(tmp_path):
     assert number not in masked_text and mask_phone(number) in masked_text
     assert number in (shown.report_dir / "report.html").read_text()
     shutil.rmtree(tmp_path / "a")
+
+
+# -- every encoding, every artifact kind ------------------------------------------------------
+def canary_notebook() -> nbformat.NotebookNode:
+    """A notebook whose outputs hold the canary the ways a kernel writes it."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(source="print(secret)")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"{CANARY}\n{json.dumps(CANARY)}\n"),
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "text/html": f"<b title='{html.escape(CANARY)}'>{html.escape(CANARY, False)}</b>",
+                "text/plain": repr(CANARY),
+            },
+        ),
+        nbformat.v4.new_output(
+            "error", ename="RuntimeError", evalue=repr(CANARY), traceback=[ascii(CANARY)]
+        ),
+    ]
+    nb.cells = [cell]
+    return nb
+
+
+def write_ipynb(folder: Path) -> Path:
+    path = folder / "report.ipynb"
+    nbformat.write(canary_notebook(), path)  # HTML escaped, then JSON-escaped by nbformat
+    return path
+
+
+def write_html(folder: Path) -> Path:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(canary_notebook())  # nbconvert's own escaping
+    path = folder / "report.html"
+    path.write_text(body + f"<p>{html.escape(CANARY)}</p>", encoding="utf-8")
+    return path
+
+
+def write_json(folder: Path) -> Path:
+    path = folder / "summary.json"
+    doc = {"a": CANARY, "nested": json.dumps({"b": CANARY}), "html": html.escape(CANARY)}
+    text = (
+        json.dumps(doc) + json.dumps(doc, ensure_ascii=False) + json.dumps(doc).replace("/", "\\/")
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_log(folder: Path) -> Path:
+    path = folder / "run.log"
+    url = httpx.URL("https://api.example/x", params={"q": CANARY})  # httpx's own safe set
+    lines = [
+        {"message": f"GET {url}"},
+        {"message": f"form client_secret={quote_plus(CANARY)}"},
+        {"message": f"path /{quote(CANARY, safe='').lower()}"},
+        {"message": f"basic {base64.urlsafe_b64encode(CANARY.encode()).decode().rstrip('=')}"},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("write", [write_ipynb, write_html, write_json, write_log])
+def test_a_hostile_canary_is_found_in_every_artifact_kind_and_redacted(tmp_path, write):
+    path = write(tmp_path)
+    report = scan_and_redact(tmp_path, secrets=[(CANARY, "canary")], project_root=ROOT)
+    assert not report.clean and {h.artifact for h in report.hits} == {path.name}
+    text = path.read_text(encoding="utf-8")
+    assert REDACTED in text
+    assert "s3cr" not in text and "7f3a" not in text, text  # no residue of any form
+    for form in encodings(CANARY).values():
+        assert form not in text
+    assert scan_and_redact(tmp_path, secrets=[(CANARY, "canary")], project_root=ROOT).clean
+
+
+def test_every_named_form_is_found_alone(tmp_path):
+    forms = encodings(CANARY)
+    assert {"json-escaped", "html-escaped", "url-encoded+", "base64"} <= set(forms)
+    assert {"html-escaped, in JSON", "json-escaped (UTF-8)"} <= set(forms)
+    (tmp_path / "forms.txt").write_text("".join(f"<{f}>\n" for f in forms.values()))
+    report = scan_and_redact(tmp_path, secrets=[(CANARY, "canary")], project_root=ROOT)
+    assert sum(h.count for h in report.hits) == len(forms)
+    assert (tmp_path / "forms.txt").read_text() == f"<{REDACTED}>\n" * len(forms)
+
+
+# -- local paths ------------------------------------------------------------------------------
+def test_local_paths_are_rewritten_only_where_a_whole_path_starts(tmp_path):
+    tmp = str(Path(tempfile.gettempdir()).resolve())
+    kept = [f"https://host{tmp}/x", f"{tmp}foo/x", f"/srv{tmp}/x", f"./x{tmp}", f"{tmp}.bak/x"]
+    rewritten = [f"{tmp}/x", f'"{tmp}/y"', f"({tmp})", f"--dir={tmp}/z", f"host:{tmp}", f"{tmp}."]
+    report = tmp_path.parent / f"report-{tmp_path.name}"
+    report.mkdir()
+    (report / "run.log").write_text("\n".join(kept + rewritten))
+    result = scan_and_redact(report, secrets=[], project_root=Path("/nonexistent-project"))
+    lines = (report / "run.log").read_text().splitlines()
+    assert lines[: len(kept)] == kept
+    assert lines[len(kept) :] == ["<tmp>/x", '"<tmp>/y"', "(<tmp>)", "--dir=<tmp>/z", "host:<tmp>",
+                                  "<tmp>."]  # fmt: skip
+    assert result.paths_rewritten == len(rewritten)
+    shutil.rmtree(report)
+
+
+# -- the registry and the channel -------------------------------------------------------------
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top or inside a function (relative names kept)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return names
+
+
+def test_secrets_and_the_leak_guard_do_not_import_each_other():
+    secrets = imported_modules(ROOT / "runbook_lib" / "security" / "secrets.py")
+    channel = imported_modules(ROOT / "runbook_lib" / "security" / "secret_channel.py")
+    assert not {m for m in secrets | channel if "leakguard" in m}, secrets | channel
+    assert not {m for m in channel if m.startswith(".")}  # the shared wire depends on nothing
+
+
+@notebook
+def test_every_secret_is_guarded_from_parameter_load_in_every_encoding(tmp_path, monkeypatch):
+    """A secret whose step is off (an unused password_env) and the new element of a rotation
+    list, planted JSON-, HTML-, repr- and percent-encoded in every artifact: exit 4, all gone."""
+    cells = (
+        "import html, json, os\nfrom urllib.parse import quote, quote_plus\n"
+        "canary = os.environ['CANARY_DB_PASSWORD']\n"
+        "new = os.environ['REDCLOUD_WEBHOOK_SECRET'].split()[-1]",
+        "print(json.dumps({'p': canary}), new)",
+        "from IPython.display import HTML, display\n"
+        "display(HTML('<b>' + html.escape(canary) + '</b>'))",
+        "with open(os.path.join(os.environ['RUNBOOK_REPORT_DIR'], 'run.log'), 'a') as log:\n"
+        "    log.write(json.dumps({'message': 'GET /x?p=' + quote_plus(canary).lower()}) + '\\n')",
+        "raise RuntimeError(f'rejected {canary!r} and {new}')",
+    )
+    monkeypatch.setenv("RUNBOOK_NOTEBOOKS", str(custom_notebook(tmp_path / "nb", *cells)))
+    with running_stack(tmp_path) as stack:
+        event_source = {
+            "kind": "receiver_sqlite",
+            "path": str(stack.receiver.store_path),
+            "password_env": "CANARY_DB_PASSWORD",  # unused by this kind: registered all the same
+        }
+        params = stack.params(event_source=event_source)
+        rotation = f"{generate_webhook_secret()} {stack.webhook_secret}"
+        env = {**stack.env, "CANARY_DB_PASSWORD": CANARY, "REDCLOUD_WEBHOOK_SECRET": rotation}
+        run = run_go_live(params, reports_root=tmp_path / "reports", extra_env=env)
+        values = [CANARY, stack.webhook_secret, *stack_secrets(stack)]
+    assert run.exit_code == 4, run.summary.error
+    hits = run.summary.leak_guard["hits"]
+    assert {"report.ipynb", "report.html", "summary.json", "run.log"} <= {
+        h["artifact"] for h in hits
+    }
+    labels = {h["secret"] for h in hits}
+    assert "password (CANARY_DB_PASSWORD)" in labels
+    assert "signing secret (REDCLOUD_WEBHOOK_SECRET), element 2 of 2" in labels
+    assert_no_canary(run.report_dir, values)
+    for text in artifact_texts(run.report_dir).values():
+        assert "s3cr" not in text

@@ -278,3 +278,20 @@ def test_missing_password_variable_is_the_missing_secret_error(monkeypatch):
     url = "postgresql://runbook@127.0.0.1:1/events"
     with pytest.raises(MissingSecretError, match=PASSWORD_ENV):
         read_sql_events(url, password_env=PASSWORD_ENV, mapping=FULL)
+
+
+def test_a_password_pasted_into_password_env_is_refused_without_echoing_it(monkeypatch):
+    pasted = "hunter2 Pasted-Password"
+    url = "postgresql://runbook@127.0.0.1:1/events"  # never reached: refused before connecting
+    with pytest.raises(ParameterError) as info:
+        read_sql_events(url, password_env=pasted, mapping=FULL)
+    text = str(info.value)
+    assert "is not an environment variable name" in text and "hunter2" not in text
+
+
+def test_the_mapping_check_is_one_function_shared_with_parameter_files():
+    assert sql_source.mapping_problems("webhook_events", dict(FULL.columns)) == []
+    problems = sql_source.mapping_problems("ops.events; --", {"event_id": "a b"})
+    assert any("not a plain table name" in p for p in problems)
+    assert any("columns.event_id: 'a b' is not a plain column name" in p for p in problems)
+    assert any("columns.event_type is required" in p for p in problems)
