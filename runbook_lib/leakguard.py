@@ -456,19 +456,19 @@ class SecretChannel:
         self.path = self._dir / "channel"
         os.mkfifo(self.path, 0o600)
         self.received: list[tuple[str, str]] = []
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name="secret-channel", daemon=True)
 
     def _read(self) -> None:
-        while not self._stop.is_set():
-            with open(self.path, "rb") as fifo:  # blocks until a writer opens
-                for line in fifo:
-                    if line == END_OF_CHANNEL:
-                        return
-                    with contextlib.suppress(ValueError, UnicodeDecodeError):
-                        value, label = decode_line(line)
-                        self.received.append((value, label))
-                        REGISTRY.register(value, label, forward=False)
+        # Read-write, so the pipe always has a writer: no EOF between two kernel writes, hence
+        # no window in which a writer meets a closed pipe (EPIPE) and loses a value.
+        with open(os.open(self.path, os.O_RDWR), "rb") as fifo:
+            for line in fifo:
+                if line == END_OF_CHANNEL:
+                    return
+                with contextlib.suppress(ValueError, UnicodeDecodeError):
+                    value, label = decode_line(line)
+                    self.received.append((value, label))
+                    REGISTRY.register(value, label, forward=False)
 
     def __enter__(self) -> SecretChannel:
         self._thread.start()
@@ -480,8 +480,7 @@ class SecretChannel:
         return {CHANNEL_ENV: str(self.path)}
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        write_fifo(self.path, END_OF_CHANNEL)  # wakes the reader if it waits in open()
+        write_fifo(self.path, END_OF_CHANNEL)  # ends the reader's loop
         self._thread.join(5)
         with contextlib.suppress(OSError):
             self.path.unlink()

@@ -347,3 +347,25 @@ def test_every_secret_is_guarded_from_parameter_load_in_every_encoding(tmp_path,
     assert_no_canary(run.report_dir, values)
     for text in artifact_texts(run.report_dir).values():
         assert "s3cr" not in text
+
+
+def test_the_secret_channel_loses_no_value_when_writers_race_the_reader():
+    """Many kernel-side writes in quick succession (and from threads) all reach the CLI."""
+    import threading
+
+    from runbook_lib.leakguard import SecretChannel
+    from runbook_lib.secret_channel import encode_line, write_fifo
+
+    values = [f"channel-secret-{i:04d}-value" for i in range(400)]
+    with SecretChannel() as channel:
+
+        def write(chunk: list[str]) -> None:
+            for value in chunk:
+                assert write_fifo(channel.path, encode_line(value, "race"))
+
+        threads = [threading.Thread(target=write, args=(values[i::4],)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(v for v, _ in channel.received) == sorted(values)
