@@ -321,8 +321,9 @@ def _stop_promptly(kernels: _PrivateKernels) -> Iterator[None]:
     does not interrupt, so Python's handler alone could wait for the current cell to finish. A
     relay thread woken by ``signal.set_wakeup_fd`` stops the kernel and removes the private
     folder straight away, then interrupts the main thread, which unwinds through its ``finally``
-    blocks: SIGTERM exits 143, SIGINT is the usual ``KeyboardInterrupt``. A signal the caller
-    ignores (SIG_IGN, e.g. SIGINT in a background job) stays ignored.
+    blocks: SIGTERM exits 143, SIGINT is the usual ``KeyboardInterrupt``, and a handler the caller
+    had installed (a scheduler's) is called instead. A signal the caller ignores (SIG_IGN, e.g.
+    SIGINT in a background job) stays ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread; an embedding caller keeps its own
@@ -331,10 +332,14 @@ def _stop_promptly(kernels: _PrivateKernels) -> Iterator[None]:
     stopping, raised = threading.Event(), threading.Event()
     main_thread = threading.main_thread().ident or 0
 
-    def handler(signum: int, _frame: object) -> None:
+    def handler(signum: int, frame: Any) -> None:
         if raised.is_set():
             return  # one unwinding is enough; the relay's nudge must not interrupt it
         raised.set()
+        prior = previous.get(signum)
+        if callable(prior) and prior is not signal.default_int_handler:
+            prior(signum, frame)  # an embedding scheduler's own handler decides how to stop
+            return
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)
@@ -351,7 +356,8 @@ def _stop_promptly(kernels: _PrivateKernels) -> Iterator[None]:
             kernels.close()
             signal.pthread_kill(main_thread, signum)
 
-    previous = {s: signal.signal(s, handler) for s in caught}
+    previous: dict[int, Any] = {}
+    previous.update({s: signal.signal(s, handler) for s in caught})
     previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     watcher = threading.Thread(target=relay, name="report-signal-relay", daemon=True)
     watcher.start()
