@@ -7,10 +7,17 @@ still leaves all three, saying which cell failed and why.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,15 +203,41 @@ def _verdict_html(summary: dict[str, Any]) -> str:
     header = (
         f"<h2 style='margin:0 0 4px 0'>{esc(title)} report — {esc(summary['environment'])}</h2>"
         f"<p style='margin:0 0 8px 0;color:#57606a'>started {esc(summary['startedAt'])}, finished "
-        f"{esc(summary['finishedAt'])}, exit code {summary['exitCode']}, outcome "
+        f"{esc(summary['finishedAt'])}, exit code {esc(summary['exitCode'])}, outcome "
         f"<b>{esc(summary['outcome'])}</b></p>"
     ) + _gate_html(summary.get("gate"))
     return header + verdict._repr_html_() + "<hr>"
 
 
-def _write_html(report_dir: Path, summary: dict[str, Any]) -> None:
+# The lab template minus everything it would fetch from a CDN (require.js, MathJax, Mermaid, the
+# widgets renderer): a report opens offline and tells no third party that it was opened. Its CSS
+# is inlined by the template and plots are data: URIs, so nothing else leaves the file.
+_SELF_CONTAINED_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def _html_exporter() -> Any:
+    """nbconvert's HTML exporter for reports: code hidden, self-contained (no external host)."""
+    import jinja2
     from nbconvert import HTMLExporter
 
+    return HTMLExporter(
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+        require_js_url="",
+        mathjax_url="",
+        extra_loaders=[jinja2.DictLoader({"runbook_report.html.j2": _SELF_CONTAINED_TEMPLATE})],
+        template_file="runbook_report.html.j2",
+    )
+
+
+def _write_html(report_dir: Path, summary: dict[str, Any]) -> None:
     nb_path = report_dir / NOTEBOOK_FILE
     nb = nbformat.read(nb_path, as_version=4) if nb_path.exists() else nbformat.v4.new_notebook()
     top = nbformat.v4.new_code_cell(source="")
@@ -212,10 +245,7 @@ def _write_html(report_dir: Path, summary: dict[str, Any]) -> None:
         nbformat.v4.new_output("display_data", data={"text/html": _verdict_html(summary)})
     ]
     nb.cells.insert(0, top)
-    exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-    )
-    body, _ = exporter.from_notebook_node(
+    body, _ = _html_exporter().from_notebook_node(
         nb, resources={"metadata": {"name": f"{summary['kind']} report"}}
     )
     (report_dir / HTML_FILE).write_text(body, encoding="utf-8")
@@ -236,15 +266,111 @@ def _outcome(
     return "PASS", EXIT_OK
 
 
-def _kernel_manager_class() -> type:
-    """A kernel manager on IPC sockets: local-only, and no plaintext-TCP warning in every run."""
-    from jupyter_client.manager import KernelManager
-    from traitlets import CaselessStrEnum
+class _PrivateKernels:
+    """Where this run's kernel talks: a private folder of its own, never the working folder.
 
-    class IpcKernelManager(KernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc")
+    jupyter_client puts IPC sockets next to a relative ``kernel-ipc`` name, i.e. in the current
+    folder, picking the first free ``kernel-ipc-N``: runs started at the same moment from one
+    folder pick the same sockets and talk to each other's kernels. Here the connection file and
+    every socket live in a fresh ``mkdtemp`` folder (mode 0700), removed when the run ends, also
+    when it is interrupted (SIGINT, or SIGTERM turned into an exit that unwinds); after a SIGKILL
+    the kernel exits with its parent and nothing was ever created in the working folder.
+    """
 
-    return IpcKernelManager
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="runbook-kernel-"))
+        self.managers: list[Any] = []
+
+    def manager_class(self) -> type:
+        """A kernel manager on IPC sockets (local-only, no plaintext-TCP warning) in the folder."""
+        from jupyter_client.manager import AsyncKernelManager
+        from traitlets import CaselessStrEnum, Unicode
+
+        managers, private_file = self.managers, str(self.folder / "kernel.json")
+
+        class IpcKernelManager(AsyncKernelManager):
+            transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc")
+            # the IPC socket paths derive from it: <folder>/kernel-ipc-<N>
+            connection_file = Unicode(private_file)
+
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                managers.append(self)
+
+        return IpcKernelManager
+
+    def close(self) -> None:
+        """Stop a kernel an interruption left running, then remove the folder."""
+        for manager in self.managers:
+            process = getattr(getattr(manager, "provisioner", None), "process", None)
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                    process.kill()
+                    process.wait(5)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _stop_promptly(kernels: _PrivateKernels) -> Iterator[None]:
+    """SIGTERM or SIGINT while a report runs: stop its kernel and remove its files at once.
+
+    The main thread spends a run blocked in zmq waits that a signal delivered to another thread
+    does not interrupt, so Python's handler alone could wait for the current cell to finish. A
+    relay thread woken by ``signal.set_wakeup_fd`` stops the kernel and removes the private
+    folder straight away, then interrupts the main thread, which unwinds through its ``finally``
+    blocks: SIGTERM exits 143, SIGINT is the usual ``KeyboardInterrupt``, and a handler the caller
+    had installed (a scheduler's) is called instead. A signal the caller ignores (SIG_IGN, e.g.
+    SIGINT in a background job) stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; an embedding caller keeps its own
+        return
+    caught = [s for s in _STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+    stopping, raised = threading.Event(), threading.Event()
+    main_thread = threading.main_thread().ident or 0
+
+    def handler(signum: int, frame: Any) -> None:
+        if raised.is_set():
+            return  # one unwinding is enough; the relay's nudge must not interrupt it
+        raised.set()
+        prior = previous.get(signum)
+        if callable(prior) and prior is not signal.default_int_handler:
+            prior(signum, frame)  # an embedding scheduler's own handler decides how to stop
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def relay() -> None:
+        while (data := os.read(read_fd, 64)) and 0 not in data:  # b"\0": the run is over
+            signum = next((b for b in data if b in caught), None)
+            if signum is None or stopping.is_set():
+                continue
+            stopping.set()
+            kernels.close()
+            signal.pthread_kill(main_thread, signum)
+
+    previous: dict[int, Any] = {}
+    previous.update({s: signal.signal(s, handler) for s in caught})
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    watcher = threading.Thread(target=relay, name="report-signal-relay", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        os.write(write_fd, b"\0")
+        watcher.join(5)
+        for s, h in previous.items():
+            signal.signal(s, h)
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 def execute_report(
@@ -270,18 +396,20 @@ def execute_report(
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     error: str | None = None
+    kernels = _PrivateKernels()
     try:
-        papermill.execute_notebook(
-            _relative(notebook, cwd),
-            _relative(output, cwd),
-            parameters=parameters,
-            cwd=str(cwd),
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            report_mode=False,
-            kernel_manager_class=_kernel_manager_class(),
-        )
+        with _stop_promptly(kernels):
+            papermill.execute_notebook(
+                _relative(notebook, cwd),
+                _relative(output, cwd),
+                parameters=parameters,
+                cwd=str(cwd),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                report_mode=False,
+                kernel_manager_class=kernels.manager_class(),
+            )
     except PapermillExecutionError:
         pass  # the failing cell is read back from the executed notebook below
     except Exception as exc:  # kernel died, notebook unreadable: still leave a report
@@ -293,6 +421,7 @@ def execute_report(
             else:
                 os.environ[key] = value
         channel.__exit__(None, None, None)
+        kernels.close()
     evidence_path = report_dir / EVIDENCE_FILE
     evidence = json.loads(evidence_path.read_text()) if evidence_path.exists() else {}
     failed_cell = _failed_cell(nbformat.read(output, as_version=4)) if output.exists() else None
