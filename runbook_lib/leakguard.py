@@ -368,6 +368,7 @@ def scan_and_redact(
     """Scan every artifact in ``folder``; redact secret forms and absolute paths in place."""
     redactor = redactor_for(secrets)
     paths = _local_paths(project_root or Path.cwd())
+    html_paths = [(absolute, html.escape(placeholder)) for absolute, placeholder in paths]
     report = LeakReport(secrets_checked=redactor.secrets_checked)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in ARTIFACT_SUFFIXES)
     for path in [*files, *extra_files]:
@@ -379,7 +380,9 @@ def scan_and_redact(
         changed, hits = redactor.redact(text)
         for (label, encoding), count in hits.items():
             report.hits.append(LeakHit(path.name, label, encoding, count))
-        changed, rewritten = rewrite_local_paths(changed, paths)
+        # In HTML a placeholder is text, not an element: <tmp> would be parsed as a tag.
+        pairs = html_paths if path.suffix == ".html" else paths
+        changed, rewritten = rewrite_local_paths(changed, pairs)
         report.paths_rewritten += rewritten
         if changed != text:
             path.write_text(changed, encoding="utf-8")

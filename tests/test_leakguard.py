@@ -290,6 +290,21 @@ def test_local_paths_are_rewritten_only_where_a_whole_path_starts(tmp_path):
     shutil.rmtree(report)
 
 
+def test_a_path_placeholder_in_html_is_text_not_an_element(tmp_path):
+    """In report.html the rewritten path reads as <tmp>/x on screen, never as a <tmp> tag."""
+    from tests.htmlcheck import parse
+
+    tmp = str(Path(tempfile.gettempdir()).resolve())
+    report = tmp_path.parent / f"report-{tmp_path.name}"
+    report.mkdir()
+    (report / "report.html").write_text(f"<html><body><p>stored at {tmp}/x</p></body></html>")
+    scan_and_redact(report, secrets=[], project_root=Path("/nonexistent-project"))
+    page = parse((report / "report.html").read_text())
+    assert "tmp" not in [tag for tag, _ in page.tags]
+    assert "stored at <tmp>/x" in "".join(page.text)
+    shutil.rmtree(report)
+
+
 # -- the registry and the channel -------------------------------------------------------------
 def imported_modules(path: Path) -> set[str]:
     """Every module ``path`` imports, at the top or inside a function (relative names kept)."""
