@@ -19,21 +19,25 @@ ROUNDS = 3
 def _empty_notebook_seconds(folder: Path) -> float:
     import papermill
 
-    from runbook_lib.reporting.execute import _kernel_manager_class
+    from runbook_lib.reporting.kernels import PrivateKernels
 
     source = folder / "empty.ipynb"
     cell = nbformat.v4.new_code_cell("x = 1")
     cell.metadata["tags"] = ["parameters"]
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), source)
+    kernels = PrivateKernels()  # the same kernel manager and socket folder a report uses
     started = time.perf_counter()
-    papermill.execute_notebook(
-        str(source),
-        str(folder / "empty-out.ipynb"),
-        kernel_name="python3",
-        progress_bar=False,
-        kernel_manager_class=_kernel_manager_class(),
-    )
-    return time.perf_counter() - started
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(folder / "empty-out.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
+            kernel_manager_class=kernels.manager_class(),
+        )
+        return time.perf_counter() - started
+    finally:
+        kernels.close()
 
 
 def _go_live_seconds(folder: Path, round_no: int) -> float:

@@ -20,7 +20,12 @@ STATUS_COLOURS = {
 
 
 def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
+    """``value`` as HTML text, safe in element content and in quoted attributes alike.
+
+    Every value that reaches HTML goes through here: webhook fields, provider responses and
+    parameter values are data, never markup (``&<>"'`` all escaped).
+    """
+    return html.escape("" if value is None else str(value), quote=True)
 
 
 def badge(status: str, label: str | None = None) -> str:

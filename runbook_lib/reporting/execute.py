@@ -21,6 +21,7 @@ import nbformat
 from ..security.leakguard import SecretChannel, scan_and_redact
 from ..security.secrets import REGISTRY
 from .html import write_html
+from .kernels import PrivateKernels, stop_promptly
 from .recorder import EVIDENCE_FILE, REPORT_DIR_ENV
 from .summary import (
     EXIT_BAD_INPUT,
@@ -95,17 +96,6 @@ def _failed_cell(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
     return None
 
 
-def _kernel_manager_class() -> type:
-    """A kernel manager on IPC sockets: local-only, and no plaintext-TCP warning in every run."""
-    from jupyter_client.manager import KernelManager
-    from traitlets import CaselessStrEnum
-
-    class IpcKernelManager(KernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc")
-
-    return IpcKernelManager
-
-
 def execute_report(
     *,
     kind: str,
@@ -129,18 +119,20 @@ def execute_report(
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     error: str | None = None
+    kernels = PrivateKernels()
     try:
-        papermill.execute_notebook(
-            _relative(notebook, cwd),
-            _relative(output, cwd),
-            parameters=parameters,
-            cwd=str(cwd),
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            report_mode=False,
-            kernel_manager_class=_kernel_manager_class(),
-        )
+        with stop_promptly(kernels):
+            papermill.execute_notebook(
+                _relative(notebook, cwd),
+                _relative(output, cwd),
+                parameters=parameters,
+                cwd=str(cwd),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                report_mode=False,
+                kernel_manager_class=kernels.manager_class(),
+            )
     except PapermillExecutionError:
         pass  # the failing cell is read back from the executed notebook below
     except Exception as exc:  # kernel died, notebook unreadable: still leave a report
@@ -152,6 +144,7 @@ def execute_report(
             else:
                 os.environ[key] = value
         channel.__exit__(None, None, None)
+        kernels.close()
     evidence_path = report_dir / EVIDENCE_FILE
     evidence = json.loads(evidence_path.read_text()) if evidence_path.exists() else {}
     failed_cell = _failed_cell(nbformat.read(output, as_version=4)) if output.exists() else None

@@ -1,16 +1,21 @@
 """Plots as result objects: a PNG embedded in HTML, so Lab and the exported report both show it.
 
-matplotlib runs on the Agg backend (no screen needed); nothing here imports IPython.
+matplotlib runs on the Agg backend (no screen needed); nothing here imports IPython. Titles,
+labels and legends often hold outside data (a ``messageId``, an event type), so text is drawn
+literally: no mathtext, a ``$`` is a dollar sign. The HTML escapes the title in ``alt``.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from ..core.rendering import esc
 
 __all__ = ["Plot", "bar_chart", "latency_histogram", "stacked_counts", "timeline"]
 
@@ -27,10 +32,26 @@ class Plot:
 
     def _repr_html_(self) -> str:
         data = base64.b64encode(self.png).decode()
-        return f'<img alt="{self.title}" style="max-width:100%" src="data:image/png;base64,{data}">'
+        return (
+            f'<img alt="{esc(self.title)}" style="max-width:100%" '
+            f'src="data:image/png;base64,{data}">'
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "pngBytes": len(self.png)}
+
+
+def _literal_text(draw: Callable[..., Plot]) -> Callable[..., Plot]:
+    """Build and save the figure with mathtext off, so outside text can neither crash nor restyle."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: Any, **kwargs: Any) -> Plot:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def _render(fig: Any, title: str) -> Plot:
@@ -52,6 +73,7 @@ def _figure(width: float = 8.0, height: float = 3.2) -> tuple[Any, Any]:
     return plt.subplots(figsize=(width, height))
 
 
+@_literal_text
 def timeline(
     points: Sequence[tuple[datetime, str, int | None, bool]], *, title: str = "Lifecycle timeline"
 ) -> Plot:
@@ -79,6 +101,7 @@ def timeline(
     return _render(fig, title)
 
 
+@_literal_text
 def bar_chart(
     labels: Sequence[str],
     values: Sequence[float],
@@ -93,6 +116,7 @@ def bar_chart(
     return _render(fig, title)
 
 
+@_literal_text
 def stacked_counts(
     index: Sequence[datetime], series: dict[str, Sequence[float]], *, title: str
 ) -> Plot:
@@ -106,6 +130,7 @@ def stacked_counts(
     return _render(fig, title)
 
 
+@_literal_text
 def latency_histogram(series: dict[str, Sequence[float]], *, title: str, unit: str = "s") -> Plot:
     fig, ax = _figure()
     for name, values in series.items():

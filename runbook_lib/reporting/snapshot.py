@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.rendering import esc, rows_table
+from ..core.rendering import rows_table
 
 __all__ = ["Drift", "diff_snapshots"]
 
@@ -22,7 +22,7 @@ class Drift(list):
     def _repr_html_(self) -> str:
         if not self:
             return "<p>No change since the reference run.</p>"
-        return rows_table(["what", "before", "now"], [tuple(esc(x) for x in row) for row in self])
+        return rows_table(["what", "before", "now"], self)  # rows_table escapes each cell
 
 
 def diff_snapshots(before: dict[str, Any] | None, now: dict[str, Any]) -> Drift:

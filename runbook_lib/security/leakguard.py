@@ -368,6 +368,7 @@ def scan_and_redact(
     """Scan every artifact in ``folder``; redact secret forms and absolute paths in place."""
     redactor = redactor_for(secrets)
     paths = _local_paths(project_root or Path.cwd())
+    html_paths = [(absolute, html.escape(placeholder)) for absolute, placeholder in paths]
     report = LeakReport(secrets_checked=redactor.secrets_checked)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in ARTIFACT_SUFFIXES)
     for path in [*files, *extra_files]:
@@ -379,7 +380,9 @@ def scan_and_redact(
         changed, hits = redactor.redact(text)
         for (label, encoding), count in hits.items():
             report.hits.append(LeakHit(path.name, label, encoding, count))
-        changed, rewritten = rewrite_local_paths(changed, paths)
+        # In HTML a placeholder is text, not an element: <tmp> would be parsed as a tag.
+        pairs = html_paths if path.suffix == ".html" else paths
+        changed, rewritten = rewrite_local_paths(changed, pairs)
         report.paths_rewritten += rewritten
         if changed != text:
             path.write_text(changed, encoding="utf-8")
@@ -456,19 +459,19 @@ class SecretChannel:
         self.path = self._dir / "channel"
         os.mkfifo(self.path, 0o600)
         self.received: list[tuple[str, str]] = []
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name="secret-channel", daemon=True)
 
     def _read(self) -> None:
-        while not self._stop.is_set():
-            with open(self.path, "rb") as fifo:  # blocks until a writer opens
-                for line in fifo:
-                    if line == END_OF_CHANNEL:
-                        return
-                    with contextlib.suppress(ValueError, UnicodeDecodeError):
-                        value, label = decode_line(line)
-                        self.received.append((value, label))
-                        REGISTRY.register(value, label, forward=False)
+        # Read-write, so the pipe always has a writer: no EOF between two kernel writes, hence
+        # no window in which a writer meets a closed pipe (EPIPE) and loses a value.
+        with open(os.open(self.path, os.O_RDWR), "rb") as fifo:
+            for line in fifo:
+                if line == END_OF_CHANNEL:
+                    return
+                with contextlib.suppress(ValueError, UnicodeDecodeError):
+                    value, label = decode_line(line)
+                    self.received.append((value, label))
+                    REGISTRY.register(value, label, forward=False)
 
     def __enter__(self) -> SecretChannel:
         self._thread.start()
@@ -480,8 +483,7 @@ class SecretChannel:
         return {CHANNEL_ENV: str(self.path)}
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        write_fifo(self.path, END_OF_CHANNEL)  # wakes the reader if it waits in open()
+        write_fifo(self.path, END_OF_CHANNEL)  # ends the reader's loop
         self._thread.join(5)
         with contextlib.suppress(OSError):
             self.path.unlink()

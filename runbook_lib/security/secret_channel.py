@@ -46,16 +46,22 @@ def send(value: str, label: str) -> bool:
 
 
 def write_fifo(path: Path, data: bytes, attempts: int = 200) -> bool:
-    """Write to the pipe without ever blocking for long (no reader: give up after ~2 s)."""
+    """Write to the pipe without ever blocking for long (no reader: give up after ~2 s).
+
+    A line is shorter than PIPE_BUF, so each write is atomic; a full pipe (EAGAIN) or a reader
+    that is not there yet (ENXIO) or has just gone (EPIPE) is waited out and tried again.
+    """
     for _ in range(attempts):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:  # ENXIO: the reader is between two opens
+        except OSError:  # ENXIO: no reader has the pipe open yet
             time.sleep(0.01)
             continue
         try:
             os.write(fd, data)
             return True
+        except OSError:  # EAGAIN (pipe full) or EPIPE (reader gone): try again shortly
+            time.sleep(0.01)
         finally:
             os.close(fd)
     return False

@@ -290,6 +290,21 @@ def test_local_paths_are_rewritten_only_where_a_whole_path_starts(tmp_path):
     shutil.rmtree(report)
 
 
+def test_a_path_placeholder_in_html_is_text_not_an_element(tmp_path):
+    """In report.html the rewritten path reads as <tmp>/x on screen, never as a <tmp> tag."""
+    from tests.htmlcheck import parse
+
+    tmp = str(Path(tempfile.gettempdir()).resolve())
+    report = tmp_path.parent / f"report-{tmp_path.name}"
+    report.mkdir()
+    (report / "report.html").write_text(f"<html><body><p>stored at {tmp}/x</p></body></html>")
+    scan_and_redact(report, secrets=[], project_root=Path("/nonexistent-project"))
+    page = parse((report / "report.html").read_text())
+    assert "tmp" not in [tag for tag, _ in page.tags]
+    assert "stored at <tmp>/x" in "".join(page.text)
+    shutil.rmtree(report)
+
+
 # -- the registry and the channel -------------------------------------------------------------
 def imported_modules(path: Path) -> set[str]:
     """Every module ``path`` imports, at the top or inside a function (relative names kept)."""
@@ -347,3 +362,25 @@ def test_every_secret_is_guarded_from_parameter_load_in_every_encoding(tmp_path,
     assert_no_canary(run.report_dir, values)
     for text in artifact_texts(run.report_dir).values():
         assert "s3cr" not in text
+
+
+def test_the_secret_channel_loses_no_value_when_writers_race_the_reader():
+    """Many kernel-side writes in quick succession (and from threads) all reach the CLI."""
+    import threading
+
+    from runbook_lib.security.leakguard import SecretChannel
+    from runbook_lib.security.secret_channel import encode_line, write_fifo
+
+    values = [f"channel-secret-{i:04d}-value" for i in range(400)]
+    with SecretChannel() as channel:
+
+        def write(chunk: list[str]) -> None:
+            for value in chunk:
+                assert write_fifo(channel.path, encode_line(value, "race"))
+
+        threads = [threading.Thread(target=write, args=(values[i::4],)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(v for v, _ in channel.received) == sorted(values)
