@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from ..contract import EVENT_STATES
+
 __all__ = ["SyntheticWindow", "synthetic_events"]
 
 FAILURES = (
@@ -90,8 +92,8 @@ def synthetic_events(
     received_sorted = np.sort(all_received, kind="stable")
     m, k = msg[order], kind[order]
     failure_pick = rng.integers(0, len(FAILURES), len(order))
-    types = np.array(["message.queued", "message.sent", "message.delivery", "message.failed"])
-    statuses = np.array(["QUEUED", "SENT", "DELIVERED", "FAILED"])
+    types = np.array(list(EVENT_STATES))  # the contract's mapping, in lifecycle order
+    statuses = np.array(list(EVENT_STATES.values()))
     frame = pl.DataFrame(
         {
             "event_index": order,
