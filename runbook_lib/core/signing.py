@@ -15,6 +15,7 @@ import hmac
 import secrets as _random
 import time
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from .errors import WebhookVerificationError
 
@@ -146,6 +147,12 @@ class StandardWebhooks:
 
     name = "standard-webhooks"
     headers = ("webhook-id", "webhook-timestamp", "webhook-signature")
+    id_header = "webhook-id"
+    # the longest value accepted per header: ids are short, and a rotation list holds a few
+    # ``v1,<44 characters>`` signatures
+    header_limits: Mapping[str, int] = MappingProxyType(
+        {"webhook-id": 256, "webhook-timestamp": 32, "webhook-signature": 2048}
+    )
     tolerance = TIMESTAMP_TOLERANCE_SECONDS
 
     def sign(

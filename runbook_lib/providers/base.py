@@ -59,6 +59,8 @@ class SignatureScheme(Protocol):
 
     name: str
     headers: tuple[str, ...]  # the header names a signed delivery carries
+    id_header: str  # the header naming the delivery (the receiver stores and dedupes by it)
+    header_limits: Mapping[str, int]  # the longest value the receiver accepts per header
     tolerance: int  # seconds of clock difference accepted on a timestamp
 
     def sign(

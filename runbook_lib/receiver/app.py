@@ -52,7 +52,7 @@ T = TypeVar("T")
 WEBHOOK_PATH = "/webhooks/redcloud"
 MAX_BODY_BYTES = 1024 * 1024
 BODY_TIMEOUT_SECONDS = 10.0
-HEADER_LIMITS = {"webhook-id": 256, "webhook-timestamp": 32, "webhook-signature": 2048}
+HEADER_LIMITS = STANDARD_WEBHOOKS.header_limits
 """The longest value accepted per header: ids are short, and a rotation list holds a few
 ``v1,<44 characters>`` signatures."""
 
@@ -133,18 +133,18 @@ def _check(
     # not UTF-8) is the sender's: a 4xx, never a 5xx retried forever.
     except Exception as exc:
         raise _Refused(400, "malformed_json") from exc
-    if event_id != headers.get("webhook-id"):
+    if event_id != headers.get(scheme.id_header):
         raise _Refused(400, "event_id_mismatch", event_type)
     return envelope
 
 
-def _check_headers(headers: Mapping[str, str]) -> None:
+def _check_headers(headers: Mapping[str, str], limits: Mapping[str, int] = HEADER_LIMITS) -> None:
     """Refuse ``webhook-*`` values too long to be real, before anything else is read.
 
     Raises:
         _Refused: 400 ``header_too_long``.
     """
-    for name, limit in HEADER_LIMITS.items():
+    for name, limit in limits.items():
         value = headers.get(name)
         if value is not None and len(value) > limit:
             raise _Refused(400, "header_too_long")
@@ -252,12 +252,12 @@ def create_receiver_app(
 
     async def verified(request: Request) -> tuple[bytes, dict[str, Any]]:
         """The raw body and envelope of a delivery that passes every check."""
-        _check_headers(request.headers)
+        _check_headers(request.headers, scheme.header_limits)
         body = await _read_body(request, limit=max_body_bytes, timeout=body_timeout)
         return body, _check(keys, request.headers, body, tolerance, scheme)
 
     async def receive(request: Request) -> JSONResponse:
-        webhook_id = request.headers.get("webhook-id")
+        webhook_id = request.headers.get(scheme.id_header)
         try:
             body, envelope = await verified(request)
         except ClientDisconnect:  # nobody is left to answer, and nothing was delivered
