@@ -11,7 +11,6 @@ the release gate is :mod:`runbook_lib.core.gate`; the previous report is read wi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,14 @@ from ..core.events import WebhookEvent
 from ..core.gate import GateReport, evaluate_gate
 from ..core.ledger import parse_stamp
 from ..core.lifecycle import STATES, MessageLifecycle, reconstruct
+from ..core.lifecycle_checks import (
+    EVENT_CLOCK_ALLOWANCE_SECONDS,
+    events_table,
+    lifecycle_checks,
+    prior_events_check,
+    reached,
+    split_at_acceptance,
+)
 from ..core.sends import SentMessage, controlled_send, prove_replay
 from ..providers.base import StepResult
 from ..reporting.index import previous_summary, reports_root_of
@@ -30,10 +37,6 @@ from ..security.secrets import secret_from_env
 from .provider_run import ProviderRun, fail_from, skip
 
 __all__ = ["GoLiveRun"]
-
-# Receiver and provider clocks may disagree this much (plus the measured skew) before an event
-# received "before" the acceptance is judged to predate it.
-EVENT_CLOCK_ALLOWANCE_SECONDS = 5.0
 
 
 class GoLiveRun(ProviderRun):
@@ -159,7 +162,7 @@ class GoLiveRun(ProviderRun):
         prior: list[WebhookEvent] = []
         try:
             while True:
-                events, prior = _split_at_acceptance(
+                events, prior = split_at_acceptance(
                     self._read_events(message_id), accepted, allowance
                 )
                 lifecycle = reconstruct(events, model).messages.get(message_id)
@@ -171,7 +174,7 @@ class GoLiveRun(ProviderRun):
                                 f"  {time.monotonic() - started:5.1f} s  {state:<9} "
                                 f"(now {lifecycle.state}, sequence {lifecycle.highest_sequence})"
                             )
-                if lifecycle and _reached(lifecycle, expect):
+                if lifecycle and reached(lifecycle, expect):
                     break
                 if time.monotonic() - started >= timeout:
                     self._progress(f"  timed out after {timeout:g} s")
@@ -187,11 +190,11 @@ class GoLiveRun(ProviderRun):
         self.sent.lifecycle = lifecycle
         self.recorder.note(messages=[self.sent.to_dict()])
         waited = round(time.monotonic() - started, 1)
-        checks = _lifecycle_checks(
+        checks = lifecycle_checks(
             lifecycle, expect, timeout, model.event_of, self.provider.identity_name
         )
         if prior:
-            checks.append(_prior_events_check(message_id, accepted, prior))
+            checks.append(prior_events_check(message_id, accepted, prior))
         return self._record(
             step,
             step_title,
@@ -201,7 +204,7 @@ class GoLiveRun(ProviderRun):
                 "waitedSeconds": waited,
                 "finalState": lifecycle.state if lifecycle else None,
             },
-            tables=(_events_table(lifecycle),) if lifecycle else (),
+            tables=(events_table(lifecycle),) if lifecycle else (),
             notes=tuple(
                 f"Handled: {flag}."
                 for flag in (lifecycle.flags() if lifecycle else [])
@@ -350,146 +353,3 @@ class GoLiveRun(ProviderRun):
             [check],
             tables=(("Changes", ["what", "before", "now"], rows),) if rows else (),
         )
-
-
-def _split_at_acceptance(
-    events: list[WebhookEvent], accepted: datetime | None, allowance: float
-) -> tuple[list[WebhookEvent], list[WebhookEvent]]:
-    """Events received after the acceptance (evidence), and those received before it (a finding).
-
-    An event cannot describe a message before the provider accepted it: one received earlier
-    belongs to another message that had the same id (a reissued id, another session's store).
-    """
-    if accepted is None:
-        return events, []
-    counted, prior = [], []
-    for event in events:
-        received = parse_stamp(event.received_at)
-        early = received is not None and (accepted - received).total_seconds() > allowance
-        (prior if early else counted).append(event)
-    return counted, prior
-
-
-def _prior_events_check(
-    message_id: str, accepted: datetime | None, prior: list[WebhookEvent]
-) -> Check:
-    first = prior[0]
-    return Check(
-        "lifecycle.prior_events",
-        "No event predates the acceptance",
-        "FAIL",
-        f"{len(prior)} stored event(s) for {message_id} were received before it was accepted "
-        f"({accepted.isoformat(timespec='seconds') if accepted else '?'}), e.g. "
-        f"{first.event_type} {first.event_id} received {first.received_at}: not counted as "
-        "evidence of this send",
-        evidence={
-            "events": [
-                {"eventId": e.event_id, "eventType": e.event_type, "receivedAt": e.received_at}
-                for e in prior[:20]
-            ]
-        },  # fmt: skip
-        remedy="the provider reissued a messageId, or the event store holds another session's "
-        "events: quote these eventIds to the provider and check which store event_source reads.",
-    )
-
-
-def _reached(lifecycle: MessageLifecycle, expect: str) -> bool:
-    if expect in ("delivered", "failed"):
-        return lifecycle.is_terminal
-    if expect == "sent":
-        return lifecycle.seen("SENT") or lifecycle.is_terminal
-    return lifecycle.seen("QUEUED")
-
-
-def _lifecycle_checks(
-    lifecycle: MessageLifecycle | None,
-    expect: str,
-    timeout: float,
-    event_of: Callable[[str], str],
-    identity_name: str,
-) -> list[Check]:
-    def seen(state: str) -> bool:
-        return lifecycle is not None and lifecycle.seen(state)
-
-    def at(state: str) -> str:
-        return str(lifecycle.first_seen.get(state)) if lifecycle else ""
-
-    checks = [
-        Check(
-            "lifecycle.queued",
-            f"{event_of('QUEUED')} received",
-            "PASS" if seen("QUEUED") else "FAIL",
-            f"queued event received at {at('QUEUED')}"
-            if seen("QUEUED")
-            else f"no {event_of('QUEUED')} within {timeout:g} s",
-            remedy=None
-            if seen("QUEUED")
-            else f"check the receiver and the webhook URL ({identity_name} webhook status).",
-        )
-    ]
-    if expect == "queued":
-        return checks
-    sent_ok = seen("SENT")
-    checks.append(
-        Check(
-            "lifecycle.sent",
-            f"{event_of('SENT')} received",
-            "PASS" if sent_ok else "FAIL",
-            f"sent event received at {at('SENT')}"
-            if sent_ok
-            else f"no {event_of('SENT')} within {timeout:g} s (still {lifecycle.state if lifecycle else 'unknown'})",
-            remedy=None
-            if sent_ok
-            else "the message is stuck in the provider's queue: raise it with support quoting the messageId.",
-        )
-    )
-    if expect == "sent":
-        return checks
-    final = lifecycle.state if lifecycle else None
-    if final == expect.upper():
-        status, summary, remedy = "PASS", f"final state {final}", None
-        if final == "FAILED" and lifecycle:
-            summary += f" ({lifecycle.failure_code}: {lifecycle.failure_reason})"
-    elif final in ("DELIVERED", "FAILED"):
-        reason = (
-            f" — {lifecycle.failure_code}: {lifecycle.failure_reason}"
-            if lifecycle and final == "FAILED"
-            else ""
-        )
-        status, summary = "FAIL", f"final state {final}, expected {expect.upper()}{reason}"
-        remedy = (
-            "read the failure reason; check the destination and the sending number's capabilities."
-        )
-    else:
-        status, summary = (
-            "FAIL",
-            f"no delivery or failure within {timeout:g} s (last state {final})",
-        )
-        remedy = "sent but not delivered: the carrier has not reported back; trace it with support."
-    checks.append(
-        Check("lifecycle.final", f"Final state {expect.upper()}", status, summary, remedy=remedy)
-    )
-    return checks
-
-
-def _events_table(
-    lifecycle: MessageLifecycle,
-) -> tuple[str, tuple[str, ...], list[tuple[Any, ...]]]:
-    applied = set(lifecycle.applied)
-    rows = [
-        (
-            e.arrival,
-            e.event_type,
-            e.sequence,
-            e.status,
-            e.received_at,
-            e.delivery_count,
-            "applied" if e.event_id in applied else "late, ignored (lower sequence)",
-        )
-        for e in lifecycle.events
-    ]
-    return (
-        "Webhooks in arrival order",
-        ("arrival", "event", "sequence", "status", "received at", "deliveries", "effect"),
-        rows,
-    )
