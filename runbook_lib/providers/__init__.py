@@ -1,0 +1,1 @@
+"""Messaging providers the runbook can take to production, one folder each."""
