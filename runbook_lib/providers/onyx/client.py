@@ -39,14 +39,21 @@ from .resources import (
     Usage,
     Webhook,
     envelope,
+    mask_reference,
 )
 
-__all__ = ["INTENTS", "Exchange", "OnyxClient", "RateLimit", "build_onyx_client"]
+__all__ = ["INTENTS", "Exchange", "OnyxClient", "RateLimit", "build_onyx_client", "shown_path"]
 
 log = logging.getLogger("runbook.onyx.client")
 
 INTENTS = ("informational", "transactional", "sensitive")
 _PRINTABLE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_ICCID_IN_PATH = re.compile(r"(/esims/)([^/?]+)")
+
+
+def shown_path(path: str) -> str:
+    """The path as logs, evidence and errors show it: an ICCID in it is masked."""
+    return _ICCID_IN_PATH.sub(lambda m: m.group(1) + (mask_reference(m.group(2)) or ""), path)
 
 
 @dataclass(frozen=True)
@@ -317,9 +324,11 @@ class OnyxClient:
             raise ParameterError("event_types must be a non-empty list of event type names.")
         key = _check_key(idempotency_key, "create_webhook") if idempotency_key else None
         a = self._call(
-            "POST", "/v1/partner/webhooks", json={"url": url, "eventTypes": list(event_types)},
+            "POST",
+            "/v1/partner/webhooks",
+            json={"url": url, "eventTypes": list(event_types)},
             key=key,
-        )  # fmt: skip
+        )
         return Webhook.from_wire(envelope(a.body, "webhook", a.request_id).data, a.request_id)
 
     def webhooks(self) -> tuple[Webhook, ...]:
@@ -338,14 +347,16 @@ class OnyxClient:
         return TestEvent.from_wire(a.body, a.request_id)
 
     def events(
-        self, *, type: str | None = None, since: str | None = None, max_pages: int = 100
+        self, *, event_type: str | None = None, since: str | None = None, max_pages: int = 100
     ) -> EventHistory:
         """The event history with delivery states, every page (``nextCursor`` until null)."""
         records: list[EventRecord] = []
         request_ids: list[str] = []
         cursor: str | None = None
         for page in range(1, max_pages + 1):
-            params = {k: v for k, v in (("type", type), ("since", since), ("cursor", cursor)) if v}
+            params = {
+                k: v for k, v in (("type", event_type), ("since", since), ("cursor", cursor)) if v
+            }
             a = self._call("GET", "/v1/partner/events", params=params)
             if a.request_id:
                 request_ids.append(a.request_id)
@@ -372,7 +383,7 @@ class OnyxClient:
         """One authenticated request: no retries, no error mapping (drills send bad requests)."""
         started = self._clock()
         response = self._http.request(method, path, **kwargs)
-        self._record(method, path, response, 1, started, None)
+        self._record(method, shown_path(path), response, 1, started, None)
         return response
 
     # -- machinery --------------------------------------------------------------------------------
@@ -405,35 +416,48 @@ class OnyxClient:
         self.request_log.append(exchange)
         log.info(
             "%s %s -> %s (attempt %d, requestId %s)",
-            method, path, response.status_code, attempt, exchange.request_id,
+            method,
+            path,
+            response.status_code,
+            attempt,
+            exchange.request_id,
             extra={"requestId": exchange.request_id, "status": response.status_code, "path": path},
-        )  # fmt: skip
+        )
         return exchange
 
     def _call(
         self,
         method: str,
-        path: str,
+        target: str,
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
         key: str | None = None,
     ) -> _Answer:
         headers = {"idempotency-key": key} if key else None
+        path = shown_path(target)
         attempt = 0
         while True:
             attempt += 1
             started = self._clock()
             try:
                 response = self._http.request(
-                    method, path, params=params, json=json, headers=headers
+                    method, target, params=params, json=json, headers=headers
                 )
             except httpx.TransportError as exc:
                 kind = type(exc).__name__
                 self.request_log.append(
-                    Exchange(method, path, None, None, attempt,
-                             (self._clock() - started) * 1000, key, error=kind)
-                )  # fmt: skip
+                    Exchange(
+                        method,
+                        path,
+                        None,
+                        None,
+                        attempt,
+                        (self._clock() - started) * 1000,
+                        key,
+                        error=kind,
+                    )
+                )
                 log.warning("%s %s failed: %s (attempt %d)", method, path, kind, attempt)
                 if attempt >= self.retry.max_attempts:
                     raise ProviderUnavailableError(

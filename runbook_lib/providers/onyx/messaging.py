@@ -43,8 +43,10 @@ class MessagingAttempt:
         """What a person must do before this send can succeed (None when it was sent)."""
         if self.sent:
             return None
-        return action_for(self.reason_code) or "the check refused without a reason code; " \
-            "quote the requestId to Onyx support."  # fmt: skip
+        return (
+            action_for(self.reason_code)
+            or "the check refused without a reason code; quote the requestId to Onyx support."
+        )
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -105,23 +107,38 @@ def checked_send(
     reach = client.reachability(app_id=app_id, subject=subject)
     if not reach.allows:
         return MessagingAttempt(
-            **common, reachability=reach, blocked_at="reachability",
-            reason_code=reach.reason_code, request_id=reach.request_id,
-        )  # fmt: skip
+            **common,
+            reachability=reach,
+            blocked_at="reachability",
+            reason_code=reach.reason_code,
+            request_id=reach.request_id,
+        )
     pre = client.pre_send(app_id=app_id, subject=subject, intent=intent, thread_id=thread_id)
     if not pre.allows:
         return MessagingAttempt(
-            **common, reachability=reach, pre_send=pre, blocked_at="pre-send",
-            reason_code=pre.reason_code, request_id=pre.request_id,
-        )  # fmt: skip
+            **common,
+            reachability=reach,
+            pre_send=pre,
+            blocked_at="pre-send",
+            reason_code=pre.reason_code,
+            request_id=pre.request_id,
+        )
     try:
         accepted = client.send_message(
-            app_id=app_id, subject=subject, thread_id=thread_id, intent=intent, body=body,
+            app_id=app_id,
+            subject=subject,
+            thread_id=thread_id,
+            intent=intent,
+            body=body,
             idempotency_key=idempotency_key,
-        )  # fmt: skip
+        )
     except BlockedByPolicyError as exc:
         return MessagingAttempt(
-            **common, reachability=reach, pre_send=pre, blocked_at="send",
-            reason_code=exc.reason_code, request_id=exc.request_id,
-        )  # fmt: skip
+            **common,
+            reachability=reach,
+            pre_send=pre,
+            blocked_at="send",
+            reason_code=exc.reason_code,
+            request_id=exc.request_id,
+        )
     return MessagingAttempt(**common, reachability=reach, pre_send=pre, acceptance=accepted)

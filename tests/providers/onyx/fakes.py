@@ -18,8 +18,14 @@ LIVE_KEY = "onyx_sk_live_unit0123456789"
 Answer = httpx.Response | Callable[[httpx.Request], httpx.Response] | Exception
 
 
-def problem(status: int, code: str, *, reason: str | None = None, rid: str = "req_p",
-            headers: dict[str, str] | None = None) -> httpx.Response:  # fmt: skip
+def problem(
+    status: int,
+    code: str,
+    *,
+    reason: str | None = None,
+    rid: str = "req_p",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     body: dict[str, Any] = {
         "type": f"https://onyxmobile.net/problems/{code}",
         "title": code,
@@ -31,9 +37,14 @@ def problem(status: int, code: str, *, reason: str | None = None, rid: str = "re
     if reason:
         body["reasonCode"] = reason
     return httpx.Response(
-        status, content=json.dumps(body), headers={"content-type": "application/problem+json",
-                                                    "x-request-id": rid, **(headers or {})},
-    )  # fmt: skip
+        status,
+        content=json.dumps(body),
+        headers={
+            "content-type": "application/problem+json",
+            "x-request-id": rid,
+            **(headers or {}),
+        },
+    )
 
 
 def ok(
@@ -64,8 +75,14 @@ class FakeOnyx:
         return [r for r in self.requests if (r.method, r.url.path) == (method, path)]
 
 
-def client_for(fake: FakeOnyx, *, key: str = TEST_KEY, environment: str = "sandbox",
-               sleeps: list[float] | None = None, max_attempts: int = 4) -> OnyxClient:  # fmt: skip
+def client_for(
+    fake: FakeOnyx,
+    *,
+    key: str = TEST_KEY,
+    environment: str = "sandbox",
+    sleeps: list[float] | None = None,
+    max_attempts: int = 4,
+) -> OnyxClient:
     recorded = sleeps if sleeps is not None else []
     return OnyxClient(
         base_url="https://api-sandbox.onyx.test",

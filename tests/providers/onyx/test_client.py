@@ -22,15 +22,32 @@ ME = {
     "environment": "sandbox",
     "credential": {"id": "cred_1", "state": "active", "scopes": ["orders:write", "events:replay"]},
     "launch": [
-        {"market": "US", "capability": "messaging", "environment": "production", "status": "approved"},
-        {"market": "GB", "capability": "connectivity", "environment": "production", "status": "in_review"},
+        {
+            "market": "US",
+            "capability": "messaging",
+            "environment": "production",
+            "status": "approved",
+        },
+        {
+            "market": "GB",
+            "capability": "connectivity",
+            "environment": "production",
+            "status": "in_review",
+        },
     ],
-}  # fmt: skip
+}
 ORDER = {
-    "orderId": "pp_order_1", "partnerOrderId": "po-1", "customerReference": "cust-778899",
-    "packageId": "pkg_us", "catalogueVersion": "2026-11", "status": "created", "currency": "USD",
-    "onyxPartnerNetPriceUsd": 4.2, "createdAt": "t", "updatedAt": "t",
-}  # fmt: skip
+    "orderId": "pp_order_1",
+    "partnerOrderId": "po-1",
+    "customerReference": "cust-778899",
+    "packageId": "pkg_us",
+    "catalogueVersion": "2026-11",
+    "status": "created",
+    "currency": "USD",
+    "onyxPartnerNetPriceUsd": 4.2,
+    "createdAt": "t",
+    "updatedAt": "t",
+}
 
 
 def test_me_is_a_typed_identity_with_approvals_and_scope_findings():
@@ -75,10 +92,21 @@ def test_an_answer_missing_a_contract_field_names_the_field_and_request_id():
 
 def test_rate_limited_then_ok_retries_after_retry_after_and_records_ratelimit_headers():
     rl = {"RateLimit-Limit": "600", "RateLimit-Remaining": "0", "RateLimit-Reset": "7"}
-    fake = FakeOnyx({("GET", "/v1/partner/me"): [
-        problem(429, "rate_limited", headers={"Retry-After": "3", **rl}),
-        ok(ME, **{"RateLimit-Limit": "600", "RateLimit-Remaining": "599", "RateLimit-Reset": "60"}),
-    ]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("GET", "/v1/partner/me"): [
+                problem(429, "rate_limited", headers={"Retry-After": "3", **rl}),
+                ok(
+                    ME,
+                    **{
+                        "RateLimit-Limit": "600",
+                        "RateLimit-Remaining": "599",
+                        "RateLimit-Reset": "60",
+                    },
+                ),
+            ]
+        }
+    )
     sleeps: list[float] = []
     client = client_for(fake, sleeps=sleeps)
     client.me()
@@ -90,9 +118,15 @@ def test_rate_limited_then_ok_retries_after_retry_after_and_records_ratelimit_he
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_5xx_on_order_creation_is_retried_with_the_same_idempotency_key(status):
-    fake = FakeOnyx({("POST", "/v1/partner/orders"): [
-        problem(status, "internal"), problem(status, "internal"), ok({"order": ORDER}, 201),
-    ]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("POST", "/v1/partner/orders"): [
+                problem(status, "internal"),
+                problem(status, "internal"),
+                ok({"order": ORDER}, 201),
+            ]
+        }
+    )
     sleeps: list[float] = []
     order = client_for(fake, sleeps=sleeps).create_order(
         package_id="pkg_us", partner_order_id="po-1", idempotency_key="rb-key-1"
@@ -123,15 +157,24 @@ def test_retries_are_bounded_and_the_error_says_so():
 
 @pytest.mark.parametrize("status", [422, 403, 429, 503])
 def test_a_policy_reason_code_is_never_retried_whatever_the_status(status):
-    fake = FakeOnyx({("POST", "/v1/partner/messaging/messages"): [
-        problem(status, "send_blocked", reason="THREAD_BLOCKED"), ok({"message": {}}, 202),
-    ]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("POST", "/v1/partner/messaging/messages"): [
+                problem(status, "send_blocked", reason="THREAD_BLOCKED"),
+                ok({"message": {}}, 202),
+            ]
+        }
+    )
     sleeps: list[float] = []
     with pytest.raises(BlockedByPolicyError) as info:
         client_for(fake, sleeps=sleeps).send_message(
-            app_id="app", subject="s", thread_id="t", intent="transactional", body="hi",
+            app_id="app",
+            subject="s",
+            thread_id="t",
+            intent="transactional",
+            body="hi",
             idempotency_key="k1",
-        )  # fmt: skip
+        )
     assert len(fake.requests) == 1 and sleeps == []
     assert info.value.reason_code == "THREAD_BLOCKED"
 
@@ -146,10 +189,15 @@ def test_order_creation_without_a_usable_key_is_refused_before_any_request(key):
 
 
 def test_same_key_replay_is_the_same_order_and_conflict_is_mapped():
-    fake = FakeOnyx({("POST", "/v1/partner/orders"): [
-        ok({"order": ORDER}, 201), ok({"order": ORDER}, 200),
-        problem(409, "idempotency_conflict", rid="req_409"),
-    ]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("POST", "/v1/partner/orders"): [
+                ok({"order": ORDER}, 201),
+                ok({"order": ORDER}, 200),
+                problem(409, "idempotency_conflict", rid="req_409"),
+            ]
+        }
+    )
     client = client_for(fake)
     first = client.create_order(package_id="pkg_us", partner_order_id="po-1", idempotency_key="k")
     again = client.create_order(package_id="pkg_us", partner_order_id="po-1", idempotency_key="k")
@@ -160,9 +208,13 @@ def test_same_key_replay_is_the_same_order_and_conflict_is_mapped():
 
 
 def test_order_to_dict_masks_the_customer_reference_and_keeps_state_verbatim():
-    fake = FakeOnyx({("GET", "/v1/partner/orders/pp_order_1"): [
-        ok({"order": {**ORDER, "status": "manual_review"}}),
-    ]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("GET", "/v1/partner/orders/pp_order_1"): [
+                ok({"order": {**ORDER, "status": "manual_review"}}),
+            ]
+        }
+    )
     order = client_for(fake).order("pp_order_1")
     assert order.status == "manual_review"
     assert order.to_dict()["customerReference"].endswith("8899")
@@ -170,10 +222,14 @@ def test_order_to_dict_masks_the_customer_reference_and_keeps_state_verbatim():
 
 
 def test_catalogue_flags_unavailable_packages():
-    data = {"catalogueVersion": "2026-11", "packages": [
-        {"packageId": "a", "status": "active"}, {"packageId": "b", "status": "limited"},
-        {"packageId": "c", "status": "unavailable"},
-    ]}  # fmt: skip
+    data = {
+        "catalogueVersion": "2026-11",
+        "packages": [
+            {"packageId": "a", "status": "active"},
+            {"packageId": "b", "status": "limited"},
+            {"packageId": "c", "status": "unavailable"},
+        ],
+    }
     cat = client_for(FakeOnyx({("GET", "/v1/partner/catalog/packages"): [ok(data)]})).catalogue()
     assert cat.catalogue_version == "2026-11"
     assert [p.package_id for p in cat.unavailable()] == ["c"]
@@ -181,8 +237,13 @@ def test_catalogue_flags_unavailable_packages():
 
 
 def test_usage_keeps_observed_at_and_masks_the_iccid():
-    usage = {"iccid": "8901260000000012345", "status": "active", "observedAt": "2026-12-01T10:00:00Z",
-             "dataMbTotal": 1024, "dataMbUsed": 10}  # fmt: skip
+    usage = {
+        "iccid": "8901260000000012345",
+        "status": "active",
+        "observedAt": "2026-12-01T10:00:00Z",
+        "dataMbTotal": 1024,
+        "dataMbUsed": 10,
+    }
     fake = FakeOnyx(
         {("GET", "/v1/partner/esims/8901260000000012345/usage"): [ok({"usage": usage})]}
     )
@@ -193,8 +254,15 @@ def test_usage_keeps_observed_at_and_masks_the_iccid():
 
 def test_a_new_webhook_secret_is_a_secret_and_registered_for_the_leak_guard():
     raw = "whsec_c2VjcmV0LXNpZ25pbmcta2V5LTAwMDAwMDAwMDA="
-    hook = {"webhookId": "wh_1", "url": "https://r.test/h", "eventTypes": ["message.allowed"],
-            "environment": "sandbox", "status": "active", "secret": raw, "createdAt": "t"}  # fmt: skip
+    hook = {
+        "webhookId": "wh_1",
+        "url": "https://r.test/h",
+        "eventTypes": ["message.allowed"],
+        "environment": "sandbox",
+        "status": "active",
+        "secret": raw,
+        "createdAt": "t",
+    }
     fake = FakeOnyx({("POST", "/v1/partner/webhooks"): [ok({"webhook": hook}, 201)]})
     webhook = client_for(fake).create_webhook(
         url="https://r.test/h", event_types=["message.allowed"]
@@ -205,11 +273,30 @@ def test_a_new_webhook_secret_is_a_secret_and_registered_for_the_leak_guard():
 
 
 def test_event_history_follows_every_page_and_finds_failing_deliveries():
-    page1 = {"events": [{"eventId": "evt_1", "type": "message.allowed", "deliveryStatus": "delivered",
-                         "attempts": 1}], "nextCursor": "c2"}  # fmt: skip
-    page2 = {"events": [{"eventId": "evt_2", "type": "order.status_changed", "deliveryStatus": "failed",
-                         "attempts": 8, "failureReason": "HTTP 500", "retryState": "exhausted"}],
-             "nextCursor": None}  # fmt: skip
+    page1 = {
+        "events": [
+            {
+                "eventId": "evt_1",
+                "type": "message.allowed",
+                "deliveryStatus": "delivered",
+                "attempts": 1,
+            }
+        ],
+        "nextCursor": "c2",
+    }
+    page2 = {
+        "events": [
+            {
+                "eventId": "evt_2",
+                "type": "order.status_changed",
+                "deliveryStatus": "failed",
+                "attempts": 8,
+                "failureReason": "HTTP 500",
+                "retryState": "exhausted",
+            }
+        ],
+        "nextCursor": None,
+    }
 
     def answer(request: httpx.Request) -> httpx.Response:
         return ok(page2 if request.url.params.get("cursor") == "c2" else page1)
@@ -222,10 +309,14 @@ def test_event_history_follows_every_page_and_finds_failing_deliveries():
 
 
 def test_replay_needs_a_key_and_maps_not_replayable():
-    fake = FakeOnyx({("POST", "/v1/partner/events/evt_1/replay"): [
-        ok({"replay": {"eventId": "evt_1", "deliveryId": "dlv_1"}}, 202),
-        problem(409, "event_not_replayable"),
-    ]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("POST", "/v1/partner/events/evt_1/replay"): [
+                ok({"replay": {"eventId": "evt_1", "deliveryId": "dlv_1"}}, 202),
+                problem(409, "event_not_replayable"),
+            ]
+        }
+    )
     client = client_for(fake)
     with pytest.raises(ParameterError):
         client.replay("evt_1", idempotency_key="")
@@ -252,3 +343,42 @@ def test_bad_intent_is_refused_before_any_request():
 def test_repr_shows_the_prefix_only():
     client = OnyxClient(base_url="http://x", credential=Secret(TEST_KEY), environment="sandbox")
     assert "onyx_sk_test_…" in repr(client) and TEST_KEY not in repr(client)
+
+
+def test_an_iccid_in_a_path_is_masked_in_the_log_evidence_and_errors(caplog):
+    iccid = "8901260000000012345"
+    fake = FakeOnyx({("GET", f"/v1/partner/esims/{iccid}/usage"): [problem(404, "esim_not_found")]})
+    client = client_for(fake)
+    with (
+        caplog.at_level("INFO", logger="runbook.onyx.client"),
+        pytest.raises(ProviderError) as info,
+    ):
+        client.usage(iccid)
+    assert fake.requests[0].url.path == f"/v1/partner/esims/{iccid}/usage"  # sent as is
+    shown = str(info.value) + str([e.to_dict() for e in client.request_log]) + caplog.text
+    assert iccid not in shown and "2345" in shown
+
+
+def test_build_onyx_client_reads_the_credential_from_the_environment_and_checks_its_mode():
+    from runbook_lib.errors import MissingSecretError
+    from runbook_lib.providers.onyx import build_onyx_client
+
+    with pytest.raises(MissingSecretError) as info:
+        build_onyx_client(
+            base_url="http://x", credential_env="ONYX_KEY", environment="sandbox", environ={}
+        )
+    assert "ONYX_KEY" in str(info.value)
+    with pytest.raises(ParameterError):
+        build_onyx_client(
+            base_url="http://x",
+            credential_env="ONYX_KEY",
+            environment="sandbox",
+            environ={"ONYX_KEY": LIVE_KEY},
+        )
+    client = build_onyx_client(
+        base_url="http://x",
+        credential_env="ONYX_KEY",
+        environment="production",
+        environ={"ONYX_KEY": LIVE_KEY},
+    )
+    assert client.mode == "live" and LIVE_KEY in dict(REGISTRY.items())

@@ -18,15 +18,27 @@ ACCEPTED = {"message": {"messageId": "msg_1", "outcome": "allowed", "status": "a
 
 
 def reach(reachable=True, reason=None, consent="granted", thread="active"):
-    return ok({"reachable": reachable, "consentState": consent, "threadState": thread,
-               "availableActions": ["send"] if reachable else [], "reasonCode": reason})  # fmt: skip
+    return ok(
+        {
+            "reachable": reachable,
+            "consentState": consent,
+            "threadState": thread,
+            "availableActions": ["send"] if reachable else [],
+            "reasonCode": reason,
+        }
+    )
 
 
 def run(fake):
     return checked_send(
-        client_for(fake), app_id="app_1", subject="sub_1", thread_id="thr_1",
-        intent="transactional", body="hello", idempotency_key="rb-send-1",
-    )  # fmt: skip
+        client_for(fake),
+        app_id="app_1",
+        subject="sub_1",
+        thread_id="thr_1",
+        intent="transactional",
+        body="hello",
+        idempotency_key="rb-send-1",
+    )
 
 
 def paths(fake):
@@ -34,8 +46,13 @@ def paths(fake):
 
 
 def test_allowed_runs_the_three_steps_in_order_and_sends_once():
-    fake = FakeOnyx({("POST", REACH): [reach()], ("POST", PRE): [ok({"outcome": "allowed"})],
-                     ("POST", SEND): [ok(ACCEPTED, 202)]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("POST", REACH): [reach()],
+            ("POST", PRE): [ok({"outcome": "allowed"})],
+            ("POST", SEND): [ok(ACCEPTED, 202)],
+        }
+    )
     attempt = run(fake)
     assert paths(fake) == [REACH, PRE, SEND]
     assert attempt.sent and attempt.acceptance.message_id == "msg_1"
@@ -45,13 +62,22 @@ def test_allowed_runs_the_three_steps_in_order_and_sends_once():
 
 @pytest.mark.parametrize(
     ("reason", "consent", "thread"),
-    [("NO_CONSENT", "denied", "active"), ("NO_CONSENT", "revoked", "active"),
-     ("CONSENT_EXPIRED", "expired", "active"), ("THREAD_BLOCKED", "granted", "blocked"),
-     ("THREAD_CLOSED", "granted", "closed")],
-)  # fmt: skip
+    [
+        ("NO_CONSENT", "denied", "active"),
+        ("NO_CONSENT", "revoked", "active"),
+        ("CONSENT_EXPIRED", "expired", "active"),
+        ("THREAD_BLOCKED", "granted", "blocked"),
+        ("THREAD_CLOSED", "granted", "closed"),
+    ],
+)
 def test_unreachable_stops_before_pre_send_with_reason_and_action(reason, consent, thread):
-    fake = FakeOnyx({("POST", REACH): [reach(False, reason, consent, thread)],
-                     ("POST", PRE): [ok({"outcome": "allowed"})], ("POST", SEND): [ok(ACCEPTED, 202)]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("POST", REACH): [reach(False, reason, consent, thread)],
+            ("POST", PRE): [ok({"outcome": "allowed"})],
+            ("POST", SEND): [ok(ACCEPTED, 202)],
+        }
+    )
     attempt = run(fake)
     assert paths(fake) == [REACH]
     assert not attempt.sent and attempt.blocked_at == "reachability"
@@ -61,12 +87,21 @@ def test_unreachable_stops_before_pre_send_with_reason_and_action(reason, consen
 
 @pytest.mark.parametrize(
     ("outcome", "reason", "expected"),
-    [("blocked", "APP_NOT_VERIFIED", "APP_NOT_VERIFIED"), ("trust_insufficient", None, "INSUFFICIENT_TRUST"),
-     ("unsupported", "FEATURE_GATED", "FEATURE_GATED"), ("consent_required", None, "NO_CONSENT")],
-)  # fmt: skip
+    [
+        ("blocked", "APP_NOT_VERIFIED", "APP_NOT_VERIFIED"),
+        ("trust_insufficient", None, "INSUFFICIENT_TRUST"),
+        ("unsupported", "FEATURE_GATED", "FEATURE_GATED"),
+        ("consent_required", None, "NO_CONSENT"),
+    ],
+)
 def test_a_refusing_pre_send_stops_before_the_send(outcome, reason, expected):
-    fake = FakeOnyx({("POST", REACH): [reach()], ("POST", PRE): [ok({"outcome": outcome, "reasonCode": reason})],
-                     ("POST", SEND): [ok(ACCEPTED, 202)]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("POST", REACH): [reach()],
+            ("POST", PRE): [ok({"outcome": outcome, "reasonCode": reason})],
+            ("POST", SEND): [ok(ACCEPTED, 202)],
+        }
+    )
     attempt = run(fake)
     assert paths(fake) == [REACH, PRE]
     assert attempt.blocked_at == "pre-send" and attempt.reason_code == expected
@@ -85,8 +120,13 @@ def test_reachable_but_with_a_reason_code_does_not_proceed():
 
 
 def test_a_send_blocked_by_onyx_after_the_checks_is_a_result_not_a_crash():
-    fake = FakeOnyx({("POST", REACH): [reach()], ("POST", PRE): [ok({"outcome": "allowed"})],
-                     ("POST", SEND): [problem(422, "send_blocked", reason="NO_CONSENT", rid="req_b")]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("POST", REACH): [reach()],
+            ("POST", PRE): [ok({"outcome": "allowed"})],
+            ("POST", SEND): [problem(422, "send_blocked", reason="NO_CONSENT", rid="req_b")],
+        }
+    )
     attempt = run(fake)
     assert paths(fake) == [REACH, PRE, SEND]
     assert not attempt.sent and attempt.blocked_at == "send"
@@ -100,11 +140,21 @@ def test_an_error_that_is_not_policy_propagates():
 
 
 def test_the_send_carries_the_idempotency_key_and_the_subject_is_masked_in_evidence():
-    fake = FakeOnyx({("POST", REACH): [reach()], ("POST", PRE): [ok({"outcome": "allowed"})],
-                     ("POST", SEND): [ok(ACCEPTED, 202)]})  # fmt: skip
+    fake = FakeOnyx(
+        {
+            ("POST", REACH): [reach()],
+            ("POST", PRE): [ok({"outcome": "allowed"})],
+            ("POST", SEND): [ok(ACCEPTED, 202)],
+        }
+    )
     attempt = checked_send(
-        client_for(fake), app_id="app_1", subject="user-12345678", thread_id="thr_1",
-        intent="informational", body="hi", idempotency_key="rb-send-9",
-    )  # fmt: skip
+        client_for(fake),
+        app_id="app_1",
+        subject="user-12345678",
+        thread_id="thr_1",
+        intent="informational",
+        body="hi",
+        idempotency_key="rb-send-9",
+    )
     assert fake.requests[2].headers["idempotency-key"] == "rb-send-9"
     assert "user-1234" not in str(attempt.to_dict())

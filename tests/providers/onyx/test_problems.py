@@ -11,9 +11,14 @@ from runbook_lib.providers.onyx.problems import action_for, redact
 from .fakes import problem
 
 CONTRACT_REASON_CODES = {
-    "NO_CONSENT", "CONSENT_EXPIRED", "APP_NOT_VERIFIED", "INSUFFICIENT_TRUST",
-    "THREAD_BLOCKED", "THREAD_CLOSED", "FEATURE_GATED",
-}  # fmt: skip
+    "NO_CONSENT",
+    "CONSENT_EXPIRED",
+    "APP_NOT_VERIFIED",
+    "INSUFFICIENT_TRUST",
+    "THREAD_BLOCKED",
+    "THREAD_CLOSED",
+    "FEATURE_GATED",
+}
 
 
 def test_every_contract_reason_code_has_its_own_action():
@@ -62,9 +67,14 @@ def test_401_is_an_auth_error_naming_revoked_and_wrong_environment():
 
 @pytest.mark.parametrize(
     ("status", "code", "retryable"),
-    [(429, "rate_limited", True), (503, "internal", True), (409, "idempotency_conflict", False),
-     (404, "order_not_found", False), (400, "invalid_request", False)],
-)  # fmt: skip
+    [
+        (429, "rate_limited", True),
+        (503, "internal", True),
+        (409, "idempotency_conflict", False),
+        (404, "order_not_found", False),
+        (400, "invalid_request", False),
+    ],
+)
 def test_other_problems_are_provider_errors_with_code_and_remedy(status, code, retryable):
     error = error_from_response("GET", "/p", problem(status, code))
     assert type(error) is ProviderError

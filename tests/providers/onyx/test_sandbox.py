@@ -25,8 +25,12 @@ from runbook_lib.serving import BackgroundServer
 
 from .receiver import Inbox, receiver_app
 
-FAST = OnyxSandboxConfig(order_step_seconds=0.05, delivery_seconds=0.05,
-                         webhook_retry_schedule=(0.05, 0.1, 0.1), tick_seconds=0.01)  # fmt: skip
+FAST = OnyxSandboxConfig(
+    order_step_seconds=0.05,
+    delivery_seconds=0.05,
+    webhook_retry_schedule=(0.05, 0.1, 0.1),
+    tick_seconds=0.01,
+)
 APP = "app_sbx_rehearsal"
 
 
@@ -46,9 +50,13 @@ def receiver():
 def client(
     url: str, key: str = DEFAULT_CREDENTIAL, *, sleeps: list[float] | None = None
 ) -> OnyxClient:
-    return OnyxClient(base_url=url, credential=Secret(key, label="ONYX_CREDENTIAL"),
-                      environment="sandbox", retry=RetryPolicy(max_attempts=3),
-                      sleep=(sleeps.append if sleeps is not None else time.sleep))  # fmt: skip
+    return OnyxClient(
+        base_url=url,
+        credential=Secret(key, label="ONYX_CREDENTIAL"),
+        environment="sandbox",
+        retry=RetryPolicy(max_attempts=3),
+        sleep=(sleeps.append if sleeps is not None else time.sleep),
+    )
 
 
 def wait_for(read, done, timeout: float = 15.0):
@@ -139,10 +147,25 @@ def test_a_missing_scope_is_403_insufficient_scope(onyx):
 
 
 # -- messaging --------------------------------------------------------------------------------
-def send(url: str, subject: str, thread: str, *, app: str = APP, intent: str = "transactional",
-         key: str = "k", via: OnyxClient | None = None):  # fmt: skip
-    return checked_send(via or client(url), app_id=app, subject=subject, thread_id=thread, intent=intent,
-                        body="Your code is 123456", idempotency_key=f"rb-{subject}-{key}")  # fmt: skip
+def send(
+    url: str,
+    subject: str,
+    thread: str,
+    *,
+    app: str = APP,
+    intent: str = "transactional",
+    key: str = "k",
+    via: OnyxClient | None = None,
+):
+    return checked_send(
+        via or client(url),
+        app_id=app,
+        subject=subject,
+        thread_id=thread,
+        intent=intent,
+        body="Your code is 123456",
+        idempotency_key=f"rb-{subject}-{key}",
+    )
 
 
 def test_an_allowed_subject_goes_through_all_three_steps_and_is_accepted(onyx):
@@ -175,22 +198,30 @@ def test_each_blocked_case_stops_with_its_reason_and_nothing_is_sent(
     assert attempt.action == REASON_ACTIONS[reason]
     assert not attempt.sent
     assert not [e for e in c.request_log if e.path.endswith("/messages")]
-    assert client(onyx.url).events(type="message.allowed").events == ()
+    assert client(onyx.url).events(event_type="message.allowed").events == ()
 
 
 @pytest.mark.parametrize(
     ("subject", "thread", "app", "status", "reason"),
-    [("sub_revoked", "thr_revoked", APP, 422, "NO_CONSENT"),
-     ("sub_thread_closed", "thr_closed", APP, 422, "THREAD_CLOSED"),
-     ("sub_granted", "thr_granted", "app_sbx_gated", 403, "FEATURE_GATED")],
-)  # fmt: skip
+    [
+        ("sub_revoked", "thr_revoked", APP, 422, "NO_CONSENT"),
+        ("sub_thread_closed", "thr_closed", APP, 422, "THREAD_CLOSED"),
+        ("sub_granted", "thr_granted", "app_sbx_gated", 403, "FEATURE_GATED"),
+    ],
+)
 def test_sending_without_the_checks_is_refused_by_onyx_with_the_reason(
     onyx, subject, thread, app, status, reason
 ):
     c = client(onyx.url)
     with pytest.raises(BlockedByPolicyError) as info:
-        c.send_message(app_id=app, subject=subject, thread_id=thread, intent="transactional",
-                       body="x", idempotency_key="rb-direct")  # fmt: skip
+        c.send_message(
+            app_id=app,
+            subject=subject,
+            thread_id=thread,
+            intent="transactional",
+            body="x",
+            idempotency_key="rb-direct",
+        )
     assert (info.value.status, info.value.reason_code) == (status, reason)
     assert len([e for e in c.request_log if e.path.endswith("/messages")]) == 1
 
@@ -204,7 +235,7 @@ def test_consent_revoked_mid_run_stops_sends(onyx):
         "reachability",
         "NO_CONSENT",
     )
-    history = client(onyx.url).events(type="consent.revoked")
+    history = client(onyx.url).events(event_type="consent.revoked")
     assert len(history.events) == 1
 
 
@@ -249,7 +280,7 @@ def _events_of(onyx):
     from runbook_lib.providers.onyx.events import OnyxEvent
 
     with onyx.sandbox.state.lock:
-        return [OnyxEvent.from_wire(e.body) for e in onyx.sandbox.state.events.values()]
+        return [OnyxEvent.from_wire(e.body) for e in onyx.sandbox.state.outbox.events.values()]
 
 
 def test_one_package_lands_in_manual_review_and_stays(onyx):
@@ -298,8 +329,17 @@ def test_unavailable_package_and_unapproved_market_are_refused(onyx):
 
 
 # -- webhooks, history, replay --------------------------------------------------------------------
-def register(url: str, inbox: Inbox, hook_url: str, types=("message.allowed", "message.delivery_updated",
-             "order.status_changed", "consent.revoked")):  # fmt: skip
+def register(
+    url: str,
+    inbox: Inbox,
+    hook_url: str,
+    types=(
+        "message.allowed",
+        "message.delivery_updated",
+        "order.status_changed",
+        "consent.revoked",
+    ),
+):
     hook = client(url).create_webhook(url=hook_url, event_types=list(types))
     inbox.secret = hook.secret
     return hook
@@ -314,7 +354,7 @@ def test_a_test_event_is_delivered_signed_and_verified_by_the_receiver(onyx, rec
     test = c.test_webhook(hook.webhook_id)
     inbox.wait_for(lambda i: test.event_id in i.ids())
     assert inbox.rejected == []
-    record = c.events(type="webhook.test").find(test.event_id)
+    record = c.events(event_type="webhook.test").find(test.event_id)
     assert record.delivery_status == "delivered" and record.attempts == 1
 
 
@@ -363,8 +403,10 @@ def test_an_endpoint_down_for_good_ends_failed_and_exhausted_in_history(onyx, re
     hook = register(onyx.url, inbox, hook_url)
     inbox.fail_next = 100
     test = client(onyx.url).test_webhook(hook.webhook_id)
-    record = wait_for(lambda: client(onyx.url).events().find(test.event_id),
-                      lambda r: r.delivery_status == "failed")  # fmt: skip
+    record = wait_for(
+        lambda: client(onyx.url).events().find(test.event_id),
+        lambda r: r.delivery_status == "failed",
+    )
     assert record.retry_state == "exhausted" and record.failure_reason == "HTTP 500"
     assert record.attempts == 1 + len(FAST.webhook_retry_schedule)
     assert client(onyx.url).events().failing()
@@ -458,3 +500,29 @@ def test_a_deleted_webhook_is_gone_and_its_id_is_404(onyx):
     with pytest.raises(ProviderError) as info:
         c.test_webhook(hook.webhook_id)
     assert info.value.status == 404
+
+
+def test_duplicate_fault_delivers_the_same_event_id_twice_and_the_tracker_says_duplicate(
+    onyx, receiver
+):
+    from runbook_lib.providers.onyx.mapping import LifecycleTracker
+
+    inbox, hook_url = receiver
+    hook = register(onyx.url, inbox, hook_url)
+    OnyxSandboxControl(onyx.url).set_faults({"webhooks": {"duplicate_rate": 1.0}})
+    test = client(onyx.url).test_webhook(hook.webhook_id)
+    inbox.wait_for(lambda i: i.ids().count(test.event_id) == 2)
+    tracker = LifecycleTracker()
+    assert [tracker.apply(e) for e in inbox.events] == ["applied", "duplicate"]
+
+
+def test_dropped_deliveries_are_retried_then_failed_with_the_reason(onyx, receiver):
+    inbox, hook_url = receiver
+    hook = register(onyx.url, inbox, hook_url)
+    OnyxSandboxControl(onyx.url).set_faults({"webhooks": {"drop_rate": 1.0}})
+    test = client(onyx.url).test_webhook(hook.webhook_id)
+    record = wait_for(
+        lambda: client(onyx.url).events().find(test.event_id),
+        lambda r: r.delivery_status == "failed",
+    )
+    assert record.failure_reason == "dropped (injected)" and inbox.events == []

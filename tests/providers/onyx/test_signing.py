@@ -17,11 +17,17 @@ SECRET = Secret(generate_webhook_secret(), label="ONYX_WEBHOOK_SECRET")
 
 
 def envelope(event_id: str = "evt_1") -> bytes:
-    return json.dumps({
-        "id": event_id, "type": "order.status_changed", "createdAt": "2026-12-01T00:00:00Z",
-        "environment": "sandbox", "partnerId": "ptn_1", "sequence": 2,
-        "data": {"orderId": "pp_order_1", "previousStatus": "created", "status": "reserved"},
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "id": event_id,
+            "type": "order.status_changed",
+            "createdAt": "2026-12-01T00:00:00Z",
+            "environment": "sandbox",
+            "partnerId": "ptn_1",
+            "sequence": 2,
+            "data": {"orderId": "pp_order_1", "previousStatus": "created", "status": "reserved"},
+        }
+    ).encode()
 
 
 def test_it_reuses_the_shared_implementation_rather_than_a_copy():
@@ -36,8 +42,10 @@ def test_a_signed_delivery_verifies_into_a_typed_event():
     assert headers["webhook-signature"].startswith("v1,")
     event = signing.verify_delivery(SECRET, headers, body, now=NOW + 299)
     assert (event.event_id, event.resource, event.state) == (
-        "evt_1", ("order", "pp_order_1"), "reserved",
-    )  # fmt: skip
+        "evt_1",
+        ("order", "pp_order_1"),
+        "reserved",
+    )
 
 
 def test_rotation_any_configured_secret_verifies():
@@ -84,7 +92,11 @@ def test_a_signed_body_that_is_not_an_envelope_is_refused_as_malformed():
 
 def test_a_bad_secret_names_the_onyx_fix_not_another_providers():
     with pytest.raises(WebhookVerificationError) as info:
-        signing.verify_delivery("whsec_***notbase64", signing.sign_delivery(
-            SECRET, "evt_1", envelope(), timestamp=NOW), envelope(), now=NOW)  # fmt: skip
+        signing.verify_delivery(
+            "whsec_***notbase64",
+            signing.sign_delivery(SECRET, "evt_1", envelope(), timestamp=NOW),
+            envelope(),
+            now=NOW,
+        )
     assert info.value.code == "bad_secret"
     assert "Onyx" in info.value.remedy and "Red Cloud" not in info.value.remedy

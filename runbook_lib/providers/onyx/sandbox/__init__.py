@@ -137,11 +137,11 @@ class OnyxSandbox:
 
     def deliveries(self) -> list[dict[str, Any]]:
         with self.state.lock:
-            return [dict(a) for a in self.state.attempts]
+            return [dict(a) for a in self.state.outbox.attempts]
 
     def event_ids(self) -> list[str]:
         with self.state.lock:
-            return list(self.state.events)
+            return list(self.state.outbox.events)
 
 
 @dataclass

@@ -19,8 +19,10 @@ from starlette.routing import Route
 
 from ....sandbox.app import ConnectionReset
 from ..client import INTENTS
+from .outbox import SUBSCRIBABLE
 from .responses import data, problem, read_json, refused, state_of
-from .state import SUBSCRIBABLE, Credential, Refusal, RefusalError
+from .rules import Refusal, RefusalError
+from .state import Credential
 
 __all__ = ["routes"]
 
@@ -38,14 +40,21 @@ async def _fault(request: Request, route: str) -> Response | None:
     if state.faults.roll(faults.reset_rate):
         return ConnectionReset()
     if state.faults.roll(faults.rate_429):
-        return problem(request, 429, "rate_limited", "Too many requests (injected).",
-                       headers={"Retry-After": str(faults.retry_after)})  # fmt: skip
+        return problem(
+            request,
+            429,
+            "rate_limited",
+            "Too many requests (injected).",
+            headers={"Retry-After": str(faults.retry_after)},
+        )
     if state.faults.roll(faults.rate_5xx):
         return problem(request, faults.status_5xx, "internal", "The service failed (injected).")
     return None
 
 
-def endpoint(route: str, scope: str | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:  # fmt: skip
+def endpoint(
+    route: str, scope: str | None = None
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
         async def run(request: Request) -> Response:
@@ -120,7 +129,9 @@ async def reachability(request: Request, cred: Credential) -> Response:
 async def pre_send(request: Request, cred: Credential) -> Response:
     body = await _object(request, ("appId", "subject", "intent"))
     if body["intent"] not in INTENTS:
-        raise RefusalError(Refusal(400, "invalid_request", f"intent must be one of {', '.join(INTENTS)}."))  # fmt: skip
+        raise RefusalError(
+            Refusal(400, "invalid_request", f"intent must be one of {', '.join(INTENTS)}.")
+        )
     return data(state_of(request).pre_send(body["appId"], body["subject"], body["intent"]))
 
 
@@ -129,7 +140,9 @@ async def messages(request: Request, cred: Credential) -> Response:
     key = _key(request, required=False)
     body = await _object(request, ("appId", "subject", "threadId", "intent"))
     if body["intent"] not in INTENTS:
-        raise RefusalError(Refusal(400, "invalid_request", f"intent must be one of {', '.join(INTENTS)}."))  # fmt: skip
+        raise RefusalError(
+            Refusal(400, "invalid_request", f"intent must be one of {', '.join(INTENTS)}.")
+        )
     state = state_of(request)
     if key is None:
         return _answer(*state.send(body), False)
@@ -208,10 +221,15 @@ async def create_webhook(request: Request, cred: Credential) -> Response:
     if not re.match(r"^https?://", body["url"]):
         raise RefusalError(Refusal(400, "invalid_request", "url must be an http(s) URL."))
     if not isinstance(types, list) or not types or not set(types) <= set(SUBSCRIBABLE):
-        raise RefusalError(Refusal(400, "invalid_request",
-                                   f"eventTypes must be a non-empty list of: {', '.join(SUBSCRIBABLE)}."))  # fmt: skip
+        raise RefusalError(
+            Refusal(
+                400,
+                "invalid_request",
+                f"eventTypes must be a non-empty list of: {', '.join(SUBSCRIBABLE)}.",
+            )
+        )
     state = state_of(request)
-    hook = state.register_webhook(body["url"], types)
+    hook = state.outbox.register_webhook(body["url"], types)
     return data({"webhook": {**hook.public(state.config.environment), "secret": hook.secret}}, 201)
 
 
@@ -219,14 +237,17 @@ async def create_webhook(request: Request, cred: Credential) -> Response:
 async def list_webhooks(request: Request, cred: Credential) -> Response:
     state = state_of(request)
     with state.lock:
-        hooks = [h.public(state.config.environment) for h in state.webhooks.values()
-                 if h.status != "deleted"]  # fmt: skip
+        hooks = [
+            h.public(state.config.environment)
+            for h in state.outbox.webhooks.values()
+            if h.status != "deleted"
+        ]
     return data({"webhooks": hooks})
 
 
 @endpoint("webhooks", "webhooks:manage")
 async def delete_webhook(request: Request, cred: Credential) -> Response:
-    if not state_of(request).delete_webhook(request.path_params["webhook_id"]):
+    if not state_of(request).outbox.delete_webhook(request.path_params["webhook_id"]):
         return problem(request, 404, "webhook_not_found", "No such webhook.")
     return Response(status_code=204)
 
@@ -236,11 +257,15 @@ async def test_webhook(request: Request, cred: Credential) -> Response:
     state = state_of(request)
     webhook_id = request.path_params["webhook_id"]
     with state.lock:
-        hook = state.webhooks.get(webhook_id)
+        hook = state.outbox.webhooks.get(webhook_id)
         if hook is None or hook.status == "deleted":
             return problem(request, 404, "webhook_not_found", "No such webhook.")
-        event = state.emit("webhook.test", ("webhook", webhook_id),
-                           {"webhookId": webhook_id, "test": True}, target=webhook_id)  # fmt: skip
+        event = state.outbox.emit(
+            "webhook.test",
+            ("webhook", webhook_id),
+            {"webhookId": webhook_id, "test": True},
+            target=webhook_id,
+        )
     return data(
         {"event": {"eventId": event.event_id, "type": event.type, "webhookId": webhook_id}}, 202
     )
@@ -249,7 +274,7 @@ async def test_webhook(request: Request, cred: Credential) -> Response:
 @endpoint("events", "webhooks:manage")
 async def events(request: Request, cred: Credential) -> Response:
     q = request.query_params
-    return data(state_of(request).history(q.get("type"), q.get("since"), q.get("cursor")))
+    return data(state_of(request).outbox.history(q.get("type"), q.get("since"), q.get("cursor")))
 
 
 @endpoint("events", "events:replay")
@@ -258,9 +283,11 @@ async def replay(request: Request, cred: Credential) -> Response:
     event_id = request.path_params["event_id"]
     key = _key(request, required=False)
     if key is None:
-        return _answer(*state.replay(event_id), False)
+        return _answer(*state.outbox.replay(event_id), False)
     return _answer(
-        *state.idempotent("replay", key, {"eventId": event_id}, lambda: state.replay(event_id))
+        *state.idempotent(
+            "replay", key, {"eventId": event_id}, lambda: state.outbox.replay(event_id)
+        )
     )
 
 

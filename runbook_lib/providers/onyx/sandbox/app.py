@@ -56,14 +56,28 @@ class RateLimitMiddleware:
             (b"ratelimit-reset", reset.encode()),
         ]
         if count > limit:
-            body = json.dumps({
-                "type": "https://onyxmobile.net/problems/rate_limited", "title": "Rate limited",
-                "status": 429, "detail": f"More than {limit} requests this minute.",
-                "code": "rate_limited", "requestId": scope["state"]["request_id"],
-            }).encode()  # fmt: skip
-            await send({"type": "http.response.start", "status": 429, "headers": [
-                (b"content-type", b"application/problem+json"), (b"retry-after", reset.encode()),
-                (b"content-length", str(len(body)).encode()), *headers]})  # fmt: skip
+            body = json.dumps(
+                {
+                    "type": "https://onyxmobile.net/problems/rate_limited",
+                    "title": "Rate limited",
+                    "status": 429,
+                    "detail": f"More than {limit} requests this minute.",
+                    "code": "rate_limited",
+                    "requestId": scope["state"]["request_id"],
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 429,
+                    "headers": [
+                        (b"content-type", b"application/problem+json"),
+                        (b"retry-after", reset.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                        *headers,
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
 

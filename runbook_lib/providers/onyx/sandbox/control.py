@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from .faults import onyx_fault_profile
 from .responses import problem, read_json, refused, state_of
-from .state import Refusal, RefusalError
+from .rules import Refusal, RefusalError
 
 __all__ = ["CONSENT_STATES", "LAUNCH_STATUSES", "THREAD_STATES", "routes"]
 
@@ -79,15 +79,22 @@ async def consent(request: Request) -> Response:
     body = await _body(request)
     new = _one_of(body, "state", CONSENT_STATES)
     event = state_of(request).set_consent(request.path_params["subject"], new)
-    return JSONResponse({"subject": request.path_params["subject"], "state": new,
-                         "eventId": event.event_id if event else None})  # fmt: skip
+    return JSONResponse(
+        {
+            "subject": request.path_params["subject"],
+            "state": new,
+            "eventId": event.event_id if event else None,
+        }
+    )
 
 
 @_guarded
 async def thread(request: Request) -> Response:
     new = _one_of(await _body(request), "state", THREAD_STATES)
     event = state_of(request).set_thread(request.path_params["thread_id"], new)
-    return JSONResponse({"threadId": request.path_params["thread_id"], "state": new, "eventId": event.event_id})  # fmt: skip
+    return JSONResponse(
+        {"threadId": request.path_params["thread_id"], "state": new, "eventId": event.event_id}
+    )
 
 
 @_guarded
@@ -121,7 +128,7 @@ async def catalogue(request: Request) -> Response:
 async def deliveries(request: Request) -> Response:
     state = state_of(request)
     with state.lock:
-        return JSONResponse({"data": list(state.attempts)})
+        return JSONResponse({"data": list(state.outbox.attempts)})
 
 
 def routes() -> list[Route]:

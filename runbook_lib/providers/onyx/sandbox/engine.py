@@ -17,7 +17,8 @@ import httpx
 
 from ....signing import generate_webhook_secret
 from ..signing import sign_delivery
-from .state import Delivery, Endpoint, OnyxSandboxState, StoredEvent
+from .outbox import Delivery, Endpoint, StoredEvent
+from .state import OnyxSandboxState
 
 __all__ = ["Engine"]
 
@@ -45,7 +46,7 @@ class Engine:
     async def _run(self) -> None:
         while True:
             self.state.advance()
-            due = self.state.due_deliveries(time.time())
+            due = self.state.outbox.due_deliveries(time.time())
             if self.state.faults.profile.webhooks.reorder:
                 due.reverse()
             for delivery, event, hook in due:
@@ -57,10 +58,10 @@ class Engine:
         faults = self.state.faults
         hooks = faults.profile.webhooks
         if faults.in_outage():
-            self.state.record_attempt(delivery, None, "endpoint outage (injected)")
+            self.state.outbox.record_attempt(delivery, None, "endpoint outage (injected)")
             return
         if faults.roll(hooks.drop_rate):
-            self.state.record_attempt(delivery, None, "dropped (injected)")
+            self.state.outbox.record_attempt(delivery, None, "dropped (injected)")
             return
         secret = hook.secret
         if faults.roll(hooks.bad_signature_rate):
@@ -76,4 +77,4 @@ class Engine:
                 status, error = response.status_code, None
             except httpx.HTTPError as exc:
                 status, error = None, type(exc).__name__
-        self.state.record_attempt(delivery, status, error)
+        self.state.outbox.record_attempt(delivery, status, error)

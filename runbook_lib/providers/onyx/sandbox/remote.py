@@ -58,8 +58,16 @@ class OnyxSandboxControl:
         return self._call("POST", "/credentials/revoke", body)["revoked"]
 
     def set_launch(self, market: str, capability: str, environment: str, status: str) -> None:
-        self._call("PUT", "/launch", {"market": market, "capability": capability,
-                                      "environment": environment, "status": status})  # fmt: skip
+        self._call(
+            "PUT",
+            "/launch",
+            {
+                "market": market,
+                "capability": capability,
+                "environment": environment,
+                "status": status,
+            },
+        )
 
     def set_catalogue_version(self, version: str) -> None:
         self._call("PUT", "/catalogue", {"catalogueVersion": version})

@@ -8,7 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .state import OnyxSandboxState, Refusal
+from .rules import Refusal
+from .state import OnyxSandboxState
 
 __all__ = ["data", "problem", "read_json", "refused", "state_of"]
 
