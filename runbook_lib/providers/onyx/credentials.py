@@ -89,7 +89,11 @@ def check_credential_mode(credential: Secret, environment: str) -> CredentialMod
 
 
 class PartnerCredentialAuth(httpx.Auth):
-    """``Authorization: Bearer <partner credential>``; the value is read only here."""
+    """``Authorization: Bearer <partner credential>``; the value is read only here.
+
+    A partner credential cannot be refreshed (it is rotated in the Partner Portal), so unlike the
+    OAuth flow there is no refetch: a 401 is final and the client reports it as ``AuthError``.
+    """
 
     def __init__(self, credential: Secret) -> None:
         credential_mode(credential)  # refuse a value that is not an Onyx credential at all
