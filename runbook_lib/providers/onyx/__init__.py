@@ -22,7 +22,7 @@ module             what it gives
                    ``RateLimit``, Retry-After); ``build_onyx_client`` (credential from env)
 ``messaging``      ``checked_send``: reachability → pre-send → send → ``MessagingAttempt``
 ``events``         ``OnyxEvent`` (envelope, ``resource``, ``state``, ``sequence``)
-``signing``        ``verify_delivery`` / ``sign_delivery`` over :mod:`runbook_lib.signing`
+``signing``        ``verify_delivery`` / ``sign_delivery`` over :mod:`runbook_lib.core.signing`
 ``mapping``        ``LifecycleTracker`` / ``reconstruct`` → ``LifecycleBook`` of
                    ``ResourceLifecycle`` (final state, states, first_seen, duplicates, late,
                    anomalies) per message, consent subject, order, eSIM, thread, app

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from ...errors import ParameterError, ProviderError, ProviderUnavailableError
-from ...retry import RetryPolicy, parse_retry_after
-from ...secrets import Secret, secret_from_env
+from ...core.errors import ParameterError, ProviderError, ProviderUnavailableError
+from ...core.retry import RetryPolicy, parse_retry_after
+from ...security.secrets import Secret, secret_from_env
 from .credentials import PartnerCredentialAuth, check_credential_mode, shown
 from .problems import POLICY_REASON_CODES, error_from_response, is_retryable_status, problem_of
 from .resources import (

@@ -1,7 +1,7 @@
 """The Onyx partner credential: a Bearer secret whose prefix says its mode.
 
 ``onyx_sk_live_…`` keys work only on production, ``onyx_sk_test_…`` keys everywhere else
-(sandbox, preview). A credential is held as :class:`~runbook_lib.secrets.Secret` and shown by its
+(sandbox, preview). A credential is held as :class:`~runbook_lib.security.secrets.Secret` and shown by its
 prefix only. :func:`compare_secrets` proves two secrets differ (preview vs production) by keyed
 digests under a random key that lives for one call, so neither value nor a stable fingerprint of
 it ever leaves the process.
@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import httpx
 
-from ...errors import ParameterError
-from ...rendering import badge, kv_table
-from ...secrets import Secret
+from ...core.errors import ParameterError
+from ...core.rendering import badge, kv_table
+from ...security.secrets import Secret
 
 __all__ = [
     "LIVE_PREFIX",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ...errors import EventSourceError
+from ...core.errors import EventSourceError
 
 __all__ = ["EVENT_TYPES", "RESOURCE_FIELDS", "OnyxEvent", "parse_event"]
 

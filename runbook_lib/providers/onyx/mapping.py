@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ...rendering import rows_table
+from ...core.rendering import rows_table
 from .events import OnyxEvent
 
 __all__ = [

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ...errors import BlockedByPolicyError
-from ...rendering import badge, kv_table
+from ...core.errors import BlockedByPolicyError
+from ...core.rendering import badge, kv_table
 from .client import OnyxClient
 from .problems import action_for
 from .resources import Acceptance, PreSendOutcome, Reachability, mask_reference

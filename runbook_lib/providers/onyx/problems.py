@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from ...client import redact_excerpt
-from ...errors import AuthError, BlockedByPolicyError, ProviderError
+from ...core.errors import AuthError, BlockedByPolicyError, ProviderError
+from ...security.privacy import redact_excerpt
 
 __all__ = [
     "POLICY_REASON_CODES",

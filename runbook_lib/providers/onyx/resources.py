@@ -3,7 +3,7 @@
 Each is a frozen dataclass with ``to_dict()`` (camelCase, for the summary JSON) and carries the
 ``request_id`` of the answer it came from. States are kept verbatim: the runbook never invents or
 renames a provider state. A field the contract requires but the answer lacks is a
-:class:`~runbook_lib.errors.ProviderError` naming the field, never a ``KeyError``.
+:class:`~runbook_lib.core.errors.ProviderError` naming the field, never a ``KeyError``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import ProviderError
-from ...rendering import badge, kv_table, rows_table
-from ...secrets import REGISTRY, Secret
+from ...core.errors import ProviderError
+from ...core.rendering import badge, kv_table, rows_table
+from ...security.secrets import REGISTRY, Secret
 
 __all__ = [
     "Acceptance",

@@ -1,9 +1,9 @@
-"""Onyx webhook signatures: Standard Webhooks, as :mod:`runbook_lib.signing` implements them.
+"""Onyx webhook signatures: Standard Webhooks, as :mod:`runbook_lib.core.signing` implements them.
 
 Onyx signs exactly as Red Cloud does (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature: v1,<b64 HMAC-SHA256 of "{id}.{ts}.{body}">``, key from ``whsec_…``,
 rotation lists, 5-minute tolerance), so verification is the shared implementation. What Onyx
-adds: secrets arrive as :class:`~runbook_lib.secrets.Secret`, the verified body is parsed into an
+adds: secrets arrive as :class:`~runbook_lib.security.secrets.Secret`, the verified body is parsed into an
 :class:`~runbook_lib.providers.onyx.events.OnyxEvent`, and its envelope ``id`` must equal the
 ``webhook-id`` that was signed (a body replayed under another delivery's id is refused).
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ...errors import EventSourceError, WebhookVerificationError
-from ...secrets import Secret
-from ...signing import TIMESTAMP_TOLERANCE_SECONDS, signed_headers, verify_webhook
+from ...core.errors import EventSourceError, WebhookVerificationError
+from ...core.signing import TIMESTAMP_TOLERANCE_SECONDS, signed_headers, verify_webhook
+from ...security.secrets import Secret
 from .events import OnyxEvent
 
 __all__ = ["TIMESTAMP_TOLERANCE_SECONDS", "sign_delivery", "verify_delivery"]
@@ -49,7 +49,7 @@ def verify_delivery(
     """Verify one delivery against its raw body and return the event it carries.
 
     Raises:
-        WebhookVerificationError: every code of :func:`runbook_lib.signing.verify_webhook`, plus
+        WebhookVerificationError: every code of :func:`runbook_lib.core.signing.verify_webhook`, plus
             ``malformed_body`` (not an Onyx envelope) and ``id_mismatch`` (envelope ``id`` is
             not the signed ``webhook-id``).
     """

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
+from runbook_lib.core.retry import RetryPolicy
 from runbook_lib.providers.onyx import OnyxClient
-from runbook_lib.retry import RetryPolicy
-from runbook_lib.secrets import Secret
+from runbook_lib.security.secrets import Secret
 
 TEST_KEY = "onyx_sk_test_unit0123456789"
 LIVE_KEY = "onyx_sk_live_unit0123456789"

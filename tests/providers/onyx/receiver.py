@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from runbook_lib.errors import WebhookVerificationError
+from runbook_lib.core.errors import WebhookVerificationError
 from runbook_lib.providers.onyx.events import OnyxEvent
 from runbook_lib.providers.onyx.signing import verify_delivery
-from runbook_lib.secrets import Secret
+from runbook_lib.security.secrets import Secret
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from runbook_lib.errors import (
+from runbook_lib.core.errors import (
     AuthError,
     BlockedByPolicyError,
     ParameterError,
@@ -13,7 +13,7 @@ from runbook_lib.errors import (
     ProviderUnavailableError,
 )
 from runbook_lib.providers.onyx import OnyxClient
-from runbook_lib.secrets import REGISTRY, Secret
+from runbook_lib.security.secrets import REGISTRY, Secret
 
 from .fakes import LIVE_KEY, TEST_KEY, FakeOnyx, client_for, ok, problem
 
@@ -360,7 +360,7 @@ def test_an_iccid_in_a_path_is_masked_in_the_log_evidence_and_errors(caplog):
 
 
 def test_build_onyx_client_reads_the_credential_from_the_environment_and_checks_its_mode():
-    from runbook_lib.errors import MissingSecretError
+    from runbook_lib.core.errors import MissingSecretError
     from runbook_lib.providers.onyx import build_onyx_client
 
     with pytest.raises(MissingSecretError) as info:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from runbook_lib.errors import ParameterError
+from runbook_lib.core.errors import ParameterError
 from runbook_lib.providers.onyx import (
     PartnerCredentialAuth,
     check_credential_mode,
@@ -14,7 +14,7 @@ from runbook_lib.providers.onyx import (
     expected_mode,
     shown,
 )
-from runbook_lib.secrets import Secret
+from runbook_lib.security.secrets import Secret
 
 from .fakes import LIVE_KEY, TEST_KEY
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbook_lib.errors import EventSourceError
+from runbook_lib.core.errors import EventSourceError
 from runbook_lib.providers.onyx.events import OnyxEvent
 from runbook_lib.providers.onyx.mapping import LifecycleTracker, reconstruct
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runbook_lib.errors import ProviderError
+from runbook_lib.core.errors import ProviderError
 from runbook_lib.providers.onyx import REASON_ACTIONS, checked_send
 
 from .fakes import FakeOnyx, client_for, ok, problem

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbook_lib.errors import AuthError, BlockedByPolicyError, ProviderError
+from runbook_lib.core.errors import AuthError, BlockedByPolicyError, ProviderError
 from runbook_lib.providers.onyx import POLICY_REASON_CODES, REASON_ACTIONS, error_from_response
 from runbook_lib.providers.onyx.problems import action_for, redact
 

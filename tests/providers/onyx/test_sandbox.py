@@ -7,7 +7,9 @@ import time
 import httpx
 import pytest
 
-from runbook_lib.errors import AuthError, BlockedByPolicyError, ParameterError, ProviderError
+from runbook_lib.core.errors import AuthError, BlockedByPolicyError, ParameterError, ProviderError
+from runbook_lib.core.retry import RetryPolicy
+from runbook_lib.core.serving import BackgroundServer
 from runbook_lib.providers.onyx import REASON_ACTIONS, OnyxClient, checked_send
 from runbook_lib.providers.onyx.mapping import reconstruct
 from runbook_lib.providers.onyx.sandbox import (
@@ -19,9 +21,7 @@ from runbook_lib.providers.onyx.sandbox import (
     OnyxSandboxControl,
     run_onyx_sandbox,
 )
-from runbook_lib.retry import RetryPolicy
-from runbook_lib.secrets import Secret
-from runbook_lib.serving import BackgroundServer
+from runbook_lib.security.secrets import Secret
 
 from .receiver import Inbox, receiver_app
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from runbook_lib import signing as shared
-from runbook_lib.errors import WebhookVerificationError
+from runbook_lib.core import signing as shared
+from runbook_lib.core.errors import WebhookVerificationError
+from runbook_lib.core.signing import generate_webhook_secret
 from runbook_lib.providers.onyx import signing
-from runbook_lib.secrets import Secret
-from runbook_lib.signing import generate_webhook_secret
+from runbook_lib.security.secrets import Secret
 
 NOW = 1_700_000_000
 SECRET = Secret(generate_webhook_secret(), label="ONYX_WEBHOOK_SECRET")

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ....sandbox.app import ConnectionReset
+from ....core.sandbox_kit import ConnectionReset
 from ..client import INTENTS
 from .outbox import SUBSCRIBABLE
 from .responses import data, problem, read_json, refused, state_of

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ....sandbox.app import RequestIdMiddleware
+from ....core.sandbox_kit import RequestIdMiddleware
 from . import api, control
 from .engine import Engine
 from .responses import problem

@@ -15,7 +15,7 @@ import time
 
 import httpx
 
-from ....signing import generate_webhook_secret
+from ....core.signing import generate_webhook_secret
 from ..signing import sign_delivery
 from .outbox import Delivery, Endpoint, StoredEvent
 from .state import OnyxSandboxState

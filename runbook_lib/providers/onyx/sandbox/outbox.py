@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ....sandbox.faults import Faults
-from ....sandbox.state import iso
-from ....signing import generate_webhook_secret
+from ....core.sandbox_kit import Faults, iso
+from ....core.signing import generate_webhook_secret
 from ..events import EVENT_TYPES
 from .config import OnyxSandboxConfig
 from .rules import Refusal, RefusalError, new_id

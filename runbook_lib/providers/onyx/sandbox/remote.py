@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from ....errors import RunbookError
+from ....core.errors import RunbookError
 
 __all__ = ["OnyxSandboxControl"]
 

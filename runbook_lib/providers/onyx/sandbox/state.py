@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ....sandbox.faults import Faults
-from ....sandbox.state import SandboxState, iso
+from ....core.sandbox_kit import Faults, body_hash, iso
 from .config import (
     ALL_SCOPES,
     LIMITED_CREDENTIAL,
@@ -31,7 +30,6 @@ from .rules import Refusal, RefusalError, new_id
 
 __all__ = ["Credential", "OnyxSandboxState"]
 
-body_hash = SandboxState.body_hash  # the canonical JSON digest the Red Cloud sandbox uses
 CONSENT_EVENTS = {
     "granted": "consent.granted",
     "revoked": "consent.revoked",
