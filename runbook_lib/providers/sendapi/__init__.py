@@ -48,8 +48,9 @@ What the go-live integration needs (result → check)
   ``error_code``).
 - **WhatsApp**: ``whatsapp_session(id)`` → ``connected``, ``phone_number`` == the declared number,
   ``last_seen_at`` recent; ``contact_check(handset).on_whatsapp``; the send must respect the
-  per-session caps (30/min, 1,000/day: a local ``SendPolicyError`` before the server's 429
-  ``sending_limited``); lifecycle to ``delivered``/``read``; the disconnect drill is
+  per-session caps (30/min, 1,000/day, 1–3 s apart) — not enforced by the client yet: the go-live's
+  send policy should refuse locally (``SendPolicyError``) before the server's 429
+  ``sending_limited``; lifecycle to ``delivered``/``read``; the disconnect drill is
   ``SandboxControl.disconnect_session`` then ``EventBook.sessions[id]`` and the delivery log
   (``SandboxControl.deliveries()``) to show the endpoint acknowledged it.
 - **email**: ``email_domains()`` → the ``from`` domain ``verified`` (FAIL otherwise: the run exits 1

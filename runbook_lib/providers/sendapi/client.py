@@ -200,7 +200,7 @@ class SendApiClient:
         """``POST /webhooks``; the answer holds the signing secret once (as a Secret)."""
         body = self._json("POST", "webhooks", json={"url": url, "events": list(events)},
                           idempotency_key=idempotency_key)[0]  # fmt: skip
-        return Webhook.from_wire(body)
+        return Webhook.from_wire(body, created=True)
 
     # -- sends -----------------------------------------------------------------------------
     def send_sms(self, *, to: str, message: str, idempotency_key: str,

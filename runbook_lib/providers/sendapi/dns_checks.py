@@ -22,6 +22,7 @@ internet, which is not what is asked here and cannot run offline.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any, Literal
 import dns.exception
 import dns.resolver
 
+from ...errors import ConfigurationError
 from .resources import DnsRecord, EmailDomain
 
 __all__ = [
@@ -48,6 +50,10 @@ DMARC_STRICTNESS = {"none": 0, "quarantine": 1, "reject": 2}
 PURPOSES = ("spf", "dkim", "dmarc")
 
 
+class _DnsDown(Exception):
+    """DNS gave no usable answer (timeout, SERVFAIL, no nameserver)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ResolverSettings:
     """Which DNS to ask: the system's resolver (default), or ``nameserver`` on ``port``."""
@@ -57,9 +63,36 @@ class ResolverSettings:
     timeout: float = 2.0
     lifetime: float = 5.0
 
+    def __post_init__(self) -> None:
+        if self.nameserver is not None:
+            try:
+                ipaddress.ip_address(self.nameserver)
+            except ValueError:
+                raise ConfigurationError(
+                    f"dns nameserver {self.nameserver!r} is not an IP address.",
+                    code="bad_nameserver",
+                    remedy="give the resolver's IP (e.g. 127.0.0.1), or leave nameserver unset for the system's.",
+                ) from None
+        if not isinstance(self.port, int) or not 0 < self.port < 65536:
+            raise ConfigurationError(
+                f"dns port {self.port!r} is not a port number.",
+                code="bad_port",
+                remedy="use 1-65535 (DNS is 53).",
+            )
+        if self.timeout <= 0 or self.lifetime <= 0:
+            raise ConfigurationError(
+                "dns timeout and lifetime must be positive seconds.",
+                code="bad_timeout",
+                remedy="e.g. timeout 2, lifetime 5.",
+            )
+
     def build(self) -> dns.resolver.Resolver:
+        """Raises ``_DnsDown`` when the system has no resolver configuration."""
         if self.nameserver is None:
-            resolver = dns.resolver.Resolver()
+            try:
+                resolver = dns.resolver.Resolver()
+            except (dns.resolver.NoResolverConfiguration, OSError) as exc:
+                raise _DnsDown(f"no system resolver configured: {type(exc).__name__}") from None
         else:
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [self.nameserver]
@@ -144,10 +177,6 @@ def qualify(name: str, domain: str) -> str:
     if name == domain or name.endswith("." + domain):
         return name
     return f"{name}.{domain}"
-
-
-class _DnsDown(Exception):
-    """DNS gave no usable answer (timeout, SERVFAIL, no nameserver)."""
 
 
 def _query(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list[str]:

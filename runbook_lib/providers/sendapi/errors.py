@@ -65,6 +65,7 @@ REMEDIES: dict[str, str] = {
     "idempotency_in_progress": "the first request with this Idempotency-Key is still running: wait a few seconds, then retry with the same key and body.",
     "session_not_connected": "the WhatsApp session is not connected: scan its QR code again (GET /whatsapp/sessions/{id}/qr) and keep the phone online.",
     "invalid_from_domain": "the from address is not on a verified domain: verify the domain (POST /email/domains/{id}/verify once SPF, DKIM and DMARC are published) or use an address on a verified one.",
+    "conflict": "the request conflicts with the current state (e.g. an Idempotency-Key reused with another body): see message; a new send needs a new key.",
     "unprocessable": "the request is valid but cannot be carried out (e.g. a dead number): check the destination and sender.",
     "rate_limit_exceeded": "too many requests for this key: the client waits for Retry-After; lower the send rate or raise the plan's limit.",
     "sending_limited": "sending is limited for this key or session (per-session caps: 30/min, 1,000/day): slow down.",
@@ -77,7 +78,7 @@ REMEDIES: dict[str, str] = {
 }
 # The status's family, for bodies that name no code we know.
 _BY_STATUS = {401: "invalid_api_key", 402: "quota_exceeded", 403: "insufficient_scope",
-              404: "not_found", 409: "idempotency_key_mismatch", 422: "unprocessable",
+              404: "not_found", 409: "conflict", 422: "unprocessable",
               429: "rate_limit_exceeded"}  # fmt: skip
 _GENERIC = "quote the request id to SendAPI support."
 

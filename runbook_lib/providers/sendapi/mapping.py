@@ -195,11 +195,8 @@ class SendApiLifecycle:
             )
         if event.id in self.seen_ids:
             return replace(self, **flags(duplicate=True))
-        if now is not None:
-            try:
-                check_freshness(event.timestamp, now=now, max_age=max_age)
-            except WebhookVerificationError:
-                return replace(self, **flags(stale=True))
+        if now is not None and _stale(event, now, max_age):
+            return replace(self, **flags(stale=True))
         seen = dict(self.first_seen)
         if event.state not in seen or event.timestamp < seen[event.state]:
             seen[event.state] = event.timestamp
@@ -270,6 +267,14 @@ class EventBook:
                 "regressions": self.regressions, "ignored": self.ignored}  # fmt: skip
 
 
+def _stale(event: SendApiEvent, now: float, max_age: float) -> bool:
+    try:
+        check_freshness(event.timestamp, now=now, max_age=max_age)
+    except WebhookVerificationError:
+        return True
+    return False
+
+
 def fold_events(
     events: Iterable[SendApiEvent | Mapping[str, Any]],
     *,
@@ -286,8 +291,12 @@ def fold_events(
         kind = event.kind
         if kind == "session" and event.session_id:
             health = sessions.get(event.session_id) or SessionHealth(event.session_id)
-            counts["duplicates"] += event.id in health.seen_ids
-            sessions[event.session_id] = health.apply(event)
+            if event.id in health.seen_ids:
+                counts["duplicates"] += 1
+            elif now is not None and _stale(event, now, max_age):
+                counts["stale"] += 1
+            else:
+                sessions[event.session_id] = health.apply(event)
             continue
         if kind not in RANKS or not event.message_id:
             counts["ignored"] += 1

@@ -383,12 +383,14 @@ class Webhook:
         return any(e in ("*", event_type, f"{family}.*") for e in self.events)
 
     @classmethod
-    def from_wire(cls, body: Any) -> Webhook:
+    def from_wire(cls, body: Any, *, created: bool = False) -> Webhook:
+        """``created``: the answer to ``POST /webhooks``, the only one holding the whole secret."""
         item = unwrap(body)
         item = item if isinstance(item, Mapping) else {}
         events = item.get("events")
         secret_text = _str(item.get("secret")) or ""
-        full = secret_text.startswith("whsec_") and len(secret_text) > 14 and "…" not in secret_text
+        # Later answers show a prefix (masked however the server likes): never take it for a key.
+        full = created and secret_text.startswith("whsec_")
         if full:
             REGISTRY.register(secret_text, f"SendAPI webhook {item.get('id')} secret")
         active = item.get("is_active", item.get("active"))

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from ...errors import WebhookVerificationError
+from ...secrets import Secret
 from .resources import parse_time
 
 __all__ = [
@@ -54,8 +55,12 @@ def generate_secret() -> str:
     return "whsec_" + _random.token_urlsafe(32)
 
 
-def _keys(secrets: str | Sequence[str]) -> list[str]:
-    keys = secrets.split() if isinstance(secrets, str) else [k for s in secrets for k in s.split()]
+Secrets = str | Secret | Sequence[str | Secret]
+
+
+def _keys(secrets: Secrets) -> list[str]:
+    items = [secrets] if isinstance(secrets, (str, Secret)) else list(secrets)
+    keys = [k for s in items for k in (s.reveal() if isinstance(s, Secret) else s).split()]
     if not keys:
         raise WebhookVerificationError(
             "no webhook signing secret is configured.",
@@ -71,7 +76,7 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def signed_headers(
-    secrets: str | Sequence[str], body: bytes, *, event_type: str, delivery_id: str
+    secrets: Secrets, body: bytes, *, event_type: str, delivery_id: str
 ) -> dict[str, str]:
     """Headers of one delivery attempt (several secrets give a rotation-style list)."""
     return {
@@ -89,7 +94,7 @@ def _get(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def verify_signature(secrets: str | Sequence[str], header: str | None, body: bytes) -> None:
+def verify_signature(secrets: Secrets, header: str | None, body: bytes) -> None:
     """Check ``header`` against the raw ``body``, in constant time per comparison.
 
     Raises:
@@ -174,7 +179,7 @@ def check_freshness(
 
 
 def verify_webhook(
-    secrets: str | Sequence[str],
+    secrets: Secrets,
     headers: Mapping[str, str],
     body: bytes,
     *,

@@ -446,3 +446,27 @@ def test_a_created_webhook_holds_its_secret_as_a_secret_only():
     assert secret not in repr(hook) + str(hook.to_dict())
     assert hook.id == "7" and hook.subscribes("message.read") and hook.subscribes("sms.delivered")
     assert not hook.subscribes("email.bounced")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls", "code"),
+    [(401, None, AuthError, "invalid_api_key"), (409, {"error": {"message": "conflict"}}, ProviderError, "conflict"),
+     (502, b"<html>bad gateway</html>", ProviderError, None)],
+)  # fmt: skip
+def test_bodies_without_a_code_map_by_status_family(status, body, cls, code):
+    content = (
+        body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
+    )
+    client, _ = make_client(lambda r: httpx.Response(status, content=content, headers={"x-request-id": "req_h"}),
+                            max_attempts=1)  # fmt: skip
+    with pytest.raises(cls) as info:
+        client.usage()
+    assert (info.value.code, info.value.request_id) == (code, "req_h") and info.value.remedy
+
+
+def test_a_listed_webhook_never_turns_a_masked_secret_into_a_key():
+    body = {"data": [{"id": 1, "url": "https://h.test/x", "events": ["*"], "secret": "whsec_abcd****",
+                      "is_active": True, "failure_count": 2}]}  # fmt: skip
+    client, _ = make_client(lambda r: reply(200, body))
+    (hook,) = client.webhooks()
+    assert hook.secret is None and hook.secret_prefix == "whsec_abcd" and hook.failure_count == 2

@@ -203,3 +203,26 @@ def test_parse_tags_rejects_invalid_lists(value):
 )  # fmt: skip
 def test_qualify_puts_relative_names_under_the_domain(name, fqdn):
     assert qualify(name, "ex.test") == fqdn
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [({"nameserver": "dns.example.test"}, "not an IP address"), ({"nameserver": "127.0.0.1", "port": 0}, "port"),
+     ({"timeout": 0}, "positive")],
+)  # fmt: skip
+def test_bad_resolver_settings_are_refused_before_any_query(kwargs, problem):
+    from runbook_lib.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=problem):
+        ResolverSettings(**kwargs)
+
+
+def test_a_machine_without_resolver_configuration_fails_the_check_not_the_run(monkeypatch):
+    import dns.resolver
+
+    def no_config(*args, **kwargs):
+        raise dns.resolver.NoResolverConfiguration("no nameservers")
+
+    monkeypatch.setattr(dns.resolver, "Resolver", no_config)
+    check = check_record(DnsRecord("spf", "TXT", "good.test", SPF), domain="good.test")
+    assert check.status == "FAIL" and "no system resolver configured" in check.summary

@@ -153,3 +153,10 @@ def test_message_id_reads_each_spelling():
         event = SendApiEvent.from_envelope({"id": "e", "event": "sms.sent", "timestamp": T0.isoformat(),
                                             "data": {key: "sms_7"}})  # fmt: skip
         assert event.message_id == "sms_7"
+
+
+def test_stale_session_events_are_rejected_too():
+    late = {"id": "evt_s", "event": "session.disconnected", "timestamp": T0.isoformat(),
+            "data": {"session_id": "sess_1", "status": "disconnected"}}  # fmt: skip
+    book = fold_events([late], now=(T0 + timedelta(seconds=301)).timestamp())
+    assert book.stale == 1 and "sess_1" not in book.sessions

@@ -130,3 +130,11 @@ def test_no_secret_configured_is_a_clear_error():
     with pytest.raises(WebhookVerificationError) as info:
         verify_signature("  ", sign(SECRET, b"{}"), b"{}")
     assert info.value.code == "bad_secret"
+
+
+def test_secrets_may_be_given_as_secret_objects():
+    from runbook_lib.secrets import Secret
+
+    raw = body()
+    verify_signature(Secret(SECRET, label="SENDAPI_WEBHOOK_SECRET"), sign(SECRET, raw), raw)
+    verify_signature([Secret(generate_secret()), Secret(SECRET)], sign(SECRET, raw), raw)

@@ -5,6 +5,11 @@ Every POST needs an ``Idempotency-Key``: a 2xx answer is replayed for 24 h with
 ``idempotency_key_mismatch``; a key whose first request is still running is 409
 ``idempotency_in_progress``. Keys are scoped per channel (403 4030). The rate limit and
 ``X-RateLimit-*`` headers are applied by the app's middleware, before any route.
+
+Webhooks go to every active registered endpoint subscribed to the event (signed with that
+endpoint's secret) and to a send's ``callback_url`` or a session's ``webhook_url`` (signed with
+``SandboxConfig.webhook_secret``). Registration accepts ``https`` URLs, and ``http`` to loopback
+only so tests and demos can receive locally.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ....sandbox.app import ConnectionReset  # the Red Cloud sandbox's mid-answer reset
 from .config import INVALID_DESTINATION, NOT_ON_WHATSAPP, SandboxKey, domain_records
 from .responses import error, ok, page, read_json
 from .state import SandboxState, iso
@@ -81,6 +87,8 @@ class ContractApi:
             return None
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
+        if self.state.faults.roll(faults.reset_rate):
+            return ConnectionReset()
         if self.state.faults.roll(faults.rate_429):
             return error(request, 429, "rate_limit_exceeded", "rate_limit_exceeded",
                          "Too many requests (injected).", retry_after=faults.retry_after)  # fmt: skip
@@ -269,8 +277,10 @@ class ContractApi:
         if isinstance(key, Response):
             return key
         view = self.state.message_view(request.path_params["id"])
-        if view is None:
-            return error(request, 404, "invalid_request_error", "not_found", "No such message.")
+        if view is None or view.pop("channel") != channel:
+            return error(
+                request, 404, "invalid_request_error", "not_found", f"No such {channel} message."
+            )
         return ok(view)
 
     # -- WhatsApp -------------------------------------------------------------------------

@@ -23,7 +23,8 @@ silent@…               email     email.sent only
 any other address      email     email.sent → email.delivered
 =====================  ========  ==========================================================
 
-Keys (rehearsal values, they protect nothing): :data:`SANDBOX_KEY` (every channel),
+Keys (rehearsal values, they protect nothing): ``api_key`` (default :data:`SANDBOX_KEY`, every
+channel; any configured ``sk_test_`` value),
 :data:`SMS_ONLY_KEY` (403 4030 on email and WhatsApp), :data:`REVOKED_KEY` (401 4012),
 :data:`EXPIRED_KEY` (401 4013); any other value is 401 4011, none is 401 4010.
 """
@@ -32,6 +33,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from ....errors import ConfigurationError
 
 __all__ = [
     "CONTRACT_RETRY_SCHEDULE",
@@ -83,7 +86,6 @@ class SandboxKey:
 
 def _default_keys() -> tuple[SandboxKey, ...]:
     return (
-        SandboxKey(SANDBOX_KEY),
         SandboxKey(SMS_ONLY_KEY, scopes=frozenset({"sms"})),
         SandboxKey(REVOKED_KEY, revoked=True),
         SandboxKey(EXPIRED_KEY, expired=True),
@@ -139,7 +141,8 @@ class SandboxConfig:
     ``webhook_url`` (with ``webhook_secret``) is registered as webhook 1 subscribed to ``*``.
     """
 
-    keys: tuple[SandboxKey, ...] = field(default_factory=_default_keys)
+    api_key: str = SANDBOX_KEY  # the account's key, every channel; must be an sk_test_ key
+    keys: tuple[SandboxKey, ...] = field(default_factory=_default_keys)  # the drills' keys
     plan: str = "growth"
     webhook_url: str | None = None
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
@@ -157,7 +160,17 @@ class SandboxConfig:
     idempotency_window: float = 24 * 3600.0
     send_processing_delay: float = 0.0  # hold a send open (to provoke idempotency_in_progress)
 
+    def __post_init__(self) -> None:
+        if not self.api_key.startswith("sk_test_") or len(self.api_key) <= len("sk_test_"):
+            raise ConfigurationError(
+                "SandboxConfig.api_key is not an sk_test_… key.",
+                code="bad_sandbox_key",
+                remedy="the sandbox is test mode only: give it an sk_test_ value.",
+            )
+
     def key(self, value: str | None) -> SandboxKey | None:
+        if value == self.api_key:
+            return SandboxKey(self.api_key)
         return next((k for k in self.keys if k.value == value), None)
 
     def quota(self, name: str) -> int | None:

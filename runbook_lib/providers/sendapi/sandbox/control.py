@@ -124,7 +124,7 @@ class ControlPlane:
     async def messages(self, request: Request) -> Response:
         with self.state.lock:
             ids = list(self.state.messages)
-        return JSONResponse({"data": [self.state.message_view(i) for i in ids]})
+        return JSONResponse({"data": [self.state.message_view(i) for i in ids]})  # with channel
 
     async def reset(self, request: Request) -> Response:
         self.state.reset()

@@ -90,7 +90,7 @@ class SandboxState:
     faults: Faults = field(default_factory=new_faults)
 
     def __post_init__(self) -> None:
-        self.boot = f"{int(time.time() * 1000) % 0xFFFFFFFFFF:010x}{secrets.token_hex(3)}"
+        self.boot = f"{int(time.time() * 1000) % 0xFFFFFFFFFF:010x}{secrets.token_hex(4)}"
         self._counter = 0
         self._order = 0
         self._seed_inventory()
@@ -235,7 +235,7 @@ class SandboxState:
             message = self.messages.get(message_id)
             if message is None:
                 return None
-            view = {k: v for k, v in message.items() if not k.startswith("_") and k != "channel"}
+            view = {k: v for k, v in message.items() if not k.startswith("_")}
             for at, status in message["_timeline"]:
                 if at <= now:
                     view["status"] = status

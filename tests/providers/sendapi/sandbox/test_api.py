@@ -303,3 +303,31 @@ def test_the_verified_domains_records_pass_the_dns_checks_when_served(client):
             domain, resolver=ResolverSettings(nameserver="127.0.0.1", port=port)
         )
     assert report.status == "PASS", report.to_dict()
+
+
+def test_a_configured_test_key_is_the_accounts_key(receiver):
+    from runbook_lib.errors import ConfigurationError
+
+    mine = "sk_test_my_own_rehearsal_key_42"
+    with run_sandbox(SandboxConfig(api_key=mine, webhook_url=receiver.url, **FAST)) as running:
+        with client_for(running, key=mine) as c:
+            assert c.usage().plan == "growth"
+        with client_for(running, key=SANDBOX_KEY) as c, pytest.raises(AuthError):
+            c.usage()
+    with pytest.raises(ConfigurationError, match="sk_test_"):
+        SandboxConfig(api_key="sk_live_real_money_000")
+
+
+def test_injected_connection_resets_end_in_unavailable_after_retries(client, sandbox):
+    from runbook_lib.errors import ProviderUnavailableError
+
+    sandbox.control.set_faults({"api": {"usage": {"reset_rate": 1.0}}})
+    with pytest.raises(ProviderUnavailableError):
+        client.usage()
+    assert [e.error is not None for e in client.request_log] == [True, True, True]
+
+
+def test_a_status_lookup_is_per_channel(client):
+    sent = client.send_sms(to="+15005550101", message="hi", idempotency_key=key())
+    assert client.request_raw("GET", f"/email/status/{sent.message_id}").status_code == 404
+    assert client.request_raw("GET", f"/sms/status/{sent.message_id}").status_code == 200
