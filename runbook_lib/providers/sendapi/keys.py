@@ -17,13 +17,14 @@ from ...errors import ConfigurationError
 from ...secrets import Secret
 
 __all__ = [
-    "LIVE_PREFIX",
-    "TEST_PREFIX",
     "ApiKeyAuth",
     "KeyMode",
     "KeyModeCheck",
+    "LIVE_PREFIX",
+    "TEST_PREFIX",
     "check_key_mode",
     "key_mode",
+    "key_prefix",
 ]
 
 LIVE_PREFIX = "sk_live_"

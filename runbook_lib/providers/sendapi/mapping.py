@@ -34,12 +34,12 @@ from .signing import MAX_AGE_SECONDS, check_freshness
 
 __all__ = [
     "EVENT_STATES",
-    "RANKS",
-    "TERMINAL",
     "EventBook",
+    "RANKS",
     "SendApiEvent",
     "SendApiLifecycle",
     "SessionHealth",
+    "TERMINAL",
     "fold_events",
 ]
 

@@ -470,3 +470,13 @@ def test_a_listed_webhook_never_turns_a_masked_secret_into_a_key():
     client, _ = make_client(lambda r: reply(200, body))
     (hook,) = client.webhooks()
     assert hook.secret is None and hook.secret_prefix == "whsec_abcd" and hook.failure_count == 2
+
+
+def test_a_reset_header_given_as_seconds_from_now_is_read_as_such():
+    fake = FakeTime()
+    limiter = RateLimiter(clock=fake.clock)
+    state = limiter.observe(
+        {"x-ratelimit-limit": "10", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"}
+    )
+    assert state.reset_at == fake.now + 30
+    assert limiter.acquire(fake.sleep) == pytest.approx(30)

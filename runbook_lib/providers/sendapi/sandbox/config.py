@@ -50,8 +50,8 @@ __all__ = [
     "SandboxConfig",
     "SandboxKey",
     "Step",
-    "VERIFIED_DOMAIN",
     "UNVERIFIED_DOMAIN",
+    "VERIFIED_DOMAIN",
     "WHATSAPP_OUTCOMES",
 ]
 

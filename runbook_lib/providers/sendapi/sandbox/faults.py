@@ -17,7 +17,14 @@ from typing import Any
 
 from ....sandbox.faults import Faults, RouteFaults, WebhookFaults, _only
 
-__all__ = ["ROUTES", "Faults", "RouteFaults", "SendApiFaultProfile", "WebhookFaults"]
+__all__ = [
+    "Faults",
+    "ROUTES",
+    "RouteFaults",
+    "SendApiFaultProfile",
+    "WebhookFaults",
+    "new_faults",
+]
 
 ROUTES = (
     "usage", "sender_ids", "sms_send", "sessions", "contacts", "whatsapp_send", "domains",

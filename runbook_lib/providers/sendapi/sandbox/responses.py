@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-__all__ = ["error", "ok", "read_json", "request_id"]
+__all__ = ["error", "ok", "page", "read_json", "request_id"]
 
 # Numeric codes of the contract's named errors (the others are sent by name).
 NUMERIC = {"missing_api_key": 4010, "invalid_api_key": 4011, "revoked_api_key": 4012,

@@ -100,7 +100,7 @@ def test_the_same_key_with_another_body_is_409(client):
 
 def test_a_concurrent_duplicate_is_409_in_progress(receiver):
     with run_sandbox(
-        SandboxConfig(webhook_url=receiver.url, send_processing_delay=0.5, **FAST)
+        SandboxConfig(webhook_url=receiver.url, send_processing_delay=1.5, **FAST)
     ) as running:
         k, results = key(), []
 
@@ -331,3 +331,18 @@ def test_a_status_lookup_is_per_channel(client):
     sent = client.send_sms(to="+15005550101", message="hi", idempotency_key=key())
     assert client.request_raw("GET", f"/email/status/{sent.message_id}").status_code == 404
     assert client.request_raw("GET", f"/sms/status/{sent.message_id}").status_code == 200
+
+
+def test_api_faults_are_seeded_so_a_rehearsal_repeats_exactly(sandbox):
+    profile = {"api": {"usage": {"rate_5xx": 0.5, "rate_429": 0.2, "retry_after": 1}}, "seed": 11}
+    headers = {"Authorization": f"Bearer {SANDBOX_KEY}"}
+    runs = []
+    for _ in range(2):
+        sandbox.control.set_faults(profile)
+        runs.append(
+            [
+                httpx.get(sandbox.base_url + "/account/usage", headers=headers).status_code
+                for _ in range(12)
+            ]
+        )
+    assert runs[0] == runs[1] and {200, 503} <= set(runs[0])

@@ -139,3 +139,12 @@ def test_dropped_deliveries_and_outages_are_retried_then_delivered(receiver, san
     assert any(e.id == event_id for e in receiver.events)
     errors = [a["error"] for a in sandbox.control.deliveries() if a["eventId"] == event_id]
     assert errors[0] == "endpoint outage (injected)" and errors[-1] is None
+
+
+def test_dropped_deliveries_are_retried_until_the_schedule_ends(receiver, sandbox):
+    sandbox.control.set_faults({"webhooks": {"drop_rate": 1.0}})
+    event_id = sandbox.control.trigger("sms.sent", {"id": "sms_d"})
+    wait_until(lambda: sandbox.sandbox.pending_deliveries() == 0)
+    errors = [a["error"] for a in sandbox.control.deliveries() if a["eventId"] == event_id]
+    assert errors == ["dropped (injected)"] * (1 + len(FAST["webhook_retry_schedule"]))
+    assert receiver.hits == 0
