@@ -346,3 +346,15 @@ def test_api_faults_are_seeded_so_a_rehearsal_repeats_exactly(sandbox):
             ]
         )
     assert runs[0] == runs[1] and {200, 503} <= set(runs[0])
+
+
+def test_sandbox_refusals_come_with_their_own_fix(client):
+    with pytest.raises(ProviderError) as sender:
+        client.send_sms(
+            to="+15005550101", message="hi", sender_id="ACMEPENDING", idempotency_key=key()
+        )
+    assert (sender.value.code, sender.value.status) == ("invalid_sender_id", 422)
+    assert "approved" in sender.value.remedy
+    with pytest.raises(ProviderError) as dead:
+        client.send_sms(to=INVALID_DESTINATION, message="hi", idempotency_key=key())
+    assert dead.value.code == "invalid_destination" and "cannot receive" in dead.value.remedy
