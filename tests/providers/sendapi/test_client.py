@@ -21,7 +21,7 @@ from runbook_lib.providers.sendapi.client import SendApiClient, client_from_env
 from runbook_lib.providers.sendapi.ratelimit import RateLimiter
 from runbook_lib.secrets import Secret
 
-from .fakes import START, TEST_KEY, FakeTime, error_body, make_client, reply
+from .fakes import TEST_KEY, FakeTime, error_body, make_client, reply
 
 ACCEPTED = {"id": "sms_1", "object": "sms.message", "status": "queued", "to": "+15005550101"}
 
@@ -129,17 +129,6 @@ def test_without_low_water_pacing_the_same_burst_spends_the_window_first():
         client.usage()
     first_pause = next(i for i, e in enumerate(client.request_log) if e.waited_s > 0)
     assert server.remaining_seen[first_pause - 1] == 0
-
-
-def test_low_remaining_spreads_requests_over_the_time_to_reset():
-    fake = FakeTime()
-    limiter = RateLimiter(low_water=0.5, clock=fake.clock)
-    limiter.observe({"x-ratelimit-limit": "10", "x-ratelimit-remaining": "4",
-                     "x-ratelimit-reset": str(int(fake.now) + 8)})  # fmt: skip
-    waits = [limiter.acquire(fake.sleep) for _ in range(4)]
-    # 4 left for 8 s: the first goes at once, the rest evenly spaced; all fit in the window.
-    assert waits == pytest.approx([0, 8 / 3, 8 / 3, 8 / 3])
-    assert fake.now - START == pytest.approx(8)
 
 
 def test_retry_after_on_429_is_honoured_with_the_same_key():
@@ -470,13 +459,3 @@ def test_a_listed_webhook_never_turns_a_masked_secret_into_a_key():
     client, _ = make_client(lambda r: reply(200, body))
     (hook,) = client.webhooks()
     assert hook.secret is None and hook.secret_prefix == "whsec_abcd" and hook.failure_count == 2
-
-
-def test_a_reset_header_given_as_seconds_from_now_is_read_as_such():
-    fake = FakeTime()
-    limiter = RateLimiter(clock=fake.clock)
-    state = limiter.observe(
-        {"x-ratelimit-limit": "10", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"}
-    )
-    assert state.reset_at == fake.now + 30
-    assert limiter.acquire(fake.sleep) == pytest.approx(30)
