@@ -161,6 +161,10 @@ class Provider(Protocol):
     signature: SignatureScheme  # how its webhooks are signed
     lifecycle: LifecycleModel  # its event types → the common states; ordered by sequence or rank
     drills: tuple[str, ...]  # the drills it supports, in order (its own or runbooks.drills')
+    # Its own parameter section (the top-level key named after ``kind``): a strict, frozen model
+    # class (``core.parameters.SettingsSection``), validated at load into
+    # ``RunbookParameters.settings``; None when it has none.
+    settings_model: type[Any] | None
 
     # -- credentials → an authenticated client ---------------------------------------------------
     def build_client(

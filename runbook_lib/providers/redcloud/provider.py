@@ -29,6 +29,7 @@ class RedCloudProvider:
     audit_context_title = steps.AUDIT_CONTEXT_TITLE
     signature = STANDARD_WEBHOOKS
     lifecycle = LIFECYCLE
+    settings_model = None  # its parameters are the common sections (provider, numbers, test_send)
     drills = (
         "invalid_credentials",
         "expired_token",
