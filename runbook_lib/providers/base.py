@@ -23,7 +23,7 @@ What the protocol covers is what differs between the contracts the runbook serve
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -142,6 +142,8 @@ class SandboxKit:
     control: Callable[..., Any]  # client for the sandbox's control plane, given its URL
     fault_profile: Any  # the fault profile type (from_dict validates a parameter file's section)
     app: Callable[..., Any]  # build the ASGI app (for `runbook sandbox`)
+    # a fresh random string → a credential in the provider's format (Onyx: ``onyx_sk_test_…``)
+    credential_for: Callable[[str], str] = staticmethod(lambda fresh: fresh)
 
 
 @runtime_checkable
@@ -201,6 +203,13 @@ class Provider(Protocol):
         ...
 
     def skipped_senders(self, reason: str) -> StepResult: ...
+
+    def golive_steps(self, run: Any) -> Iterable[StepResult]:
+        """The provider's own go-live steps after the sender inventory, in order (one notebook
+        cell shows them: Onyx's messaging in its order, webhooks, connectivity); none for Red
+        Cloud. ``run`` is the :class:`~runbook_lib.runbooks.go_live.GoLiveRun` (client, params,
+        event store, ledger)."""
+        ...
 
     def sender_check_id(self, params: RunbookParameters) -> str:
         """The check whose failure blocks the controlled send (the sending identity's)."""
@@ -267,6 +276,7 @@ DEFAULT_PROVIDER = "redcloud"
 #: name → "module:attribute" of the provider object; imported on first use only.
 REGISTRY: dict[str, str] = {
     "redcloud": "runbook_lib.providers.redcloud.provider:PROVIDER",
+    "onyx": "runbook_lib.providers.onyx.provider:PROVIDER",
 }
 
 _LOADED: dict[str, Provider] = {}

@@ -36,7 +36,14 @@ from ..reporting.snapshot import diff_snapshots
 from ..security.secrets import secret_from_env
 from .provider_run import ProviderRun, fail_from, skip
 
-__all__ = ["GoLiveRun"]
+__all__ = ["GoLiveRun", "ProviderSteps"]
+
+
+class ProviderSteps(tuple):
+    """The step reports of :meth:`GoLiveRun.provider_steps`, shown one after the other."""
+
+    def _repr_html_(self) -> str:
+        return "".join(r._repr_html_() for r in self)
 
 
 class GoLiveRun(ProviderRun):
@@ -78,11 +85,21 @@ class GoLiveRun(ProviderRun):
         self.senders_resource = result.resource
         return self._record_step(result)
 
+    # -- the provider's own steps ----------------------------------------------------------------
+    def provider_steps(self) -> ProviderSteps | None:
+        """The provider's own go-live steps (Onyx: messaging in its order, webhooks, connectivity,
+        support first checks); None when it has none (Red Cloud), so the cell shows nothing."""
+        reports = ProviderSteps(self._record_step(r) for r in self.provider.golive_steps(self))
+        return reports or None
+
     # -- controlled send -------------------------------------------------------------------------
     def test_send(self) -> StepReport:
         """One controlled send: allowlisted, capped, key in the ledger before the request."""
         step, step_title = "send", "Controlled test send"
         title = "Send accepted (202 QUEUED)"
+        if self.params.test_send is None:
+            reason = f"no test_send section: {self.provider.title}'s send is its own step"
+            return self._record(step, step_title, [skip("send.accepted", title, reason)])
         if not self.params.test_send.enabled:
             return self._record(
                 step, step_title, [skip("send.accepted", title, "test_send.enabled is false")]
@@ -141,7 +158,7 @@ class GoLiveRun(ProviderRun):
         """Wait (with progress) for queued → sent → delivered|failed; each state is its own check."""
         step, step_title = "lifecycle", "Lifecycle confirmation (webhooks)"
         states = ("queued", "sent", "final")
-        if self.sent is None or self.sent.message_id is None:
+        if self.sent is None or self.sent.message_id is None or self.params.test_send is None:
             return self._record(
                 step,
                 step_title,

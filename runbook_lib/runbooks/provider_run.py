@@ -103,7 +103,9 @@ class ProviderRun(RecordedRun):
                 "Parameter file valid",
                 "PASS",
                 f"environment {p.environment}: {len(p.numbers)} expected number(s), "
-                f"test send {p.test_send.send_from} → {self.show_phone(p.test_send.to)}",
+                f"test send {p.test_send.send_from} → {self.show_phone(p.test_send.to)}"
+                if p.numbers is not None and p.test_send is not None
+                else f"environment {p.environment}: {self.provider.title} settings valid",
                 evidence={"environment": p.environment, "baseUrl": p.provider.base_url},
             )
         ]

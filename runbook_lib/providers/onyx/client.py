@@ -9,6 +9,7 @@ holding the credential and no body is ever recorded or logged.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 import time
@@ -20,6 +21,7 @@ import httpx
 
 from ...core.errors import ParameterError, ProviderError, ProviderUnavailableError
 from ...core.retry import RetryPolicy, parse_retry_after
+from ...core.sends import Acceptance as SendAcceptance
 from ...security.secrets import Secret, secret_from_env
 from .credentials import PartnerCredentialAuth, check_credential_mode, shown
 from .problems import POLICY_REASON_CODES, error_from_response, is_retryable_status, problem_of
@@ -145,6 +147,28 @@ def _require(value: Any, name: str, allowed: Sequence[str] | None = None) -> Non
             f"{name} must be one of {', '.join(allowed)}, got {value!r}.",
             remedy=f"use one of {', '.join(allowed)}.",
         )
+
+
+@dataclass(frozen=True)
+class CredentialInfo:
+    """The partner credential as ``GET /v1/partner/me`` shows it (the runbook's token step)."""
+
+    credential_id: str
+    state: str
+    scope: str
+    shown: str
+    request_id: str | None = None
+    token_type: str = "Bearer (partner credential)"
+    expires_in: str = "n/a"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "credentialId": self.credential_id,
+            "state": self.state,
+            "scope": self.scope,
+            "credential": self.shown,
+            "requestId": self.request_id,
+        }
 
 
 class OnyxClient:
@@ -377,6 +401,61 @@ class OnyxClient:
         key = _check_key(idempotency_key, "replay")
         a = self._call("POST", f"/v1/partner/events/{event_id}/replay", key=key)
         return Replay.from_wire(a.body, a.request_id)
+
+    # -- what every provider's client offers the runbooks -------------------------------------
+    def acquire_token(self) -> CredentialInfo:
+        """A partner credential needs no token: ``GET /v1/partner/me`` proves it is accepted.
+
+        Raises:
+            AuthError: the credential is revoked, unknown or for the other environment.
+        """
+        me = self.me()
+        return CredentialInfo(
+            credential_id=me.credential_id,
+            state=me.credential_state,
+            scope=" ".join(me.scopes),
+            shown=self.credential_shown,
+            request_id=me.request_id,
+        )
+
+    def server_clock(self) -> float | None:
+        """The provider's clock from the ``Date`` header of ``GET /v1/partner/me`` (None without)."""
+        try:
+            response = self.request_raw("GET", "/v1/partner/me")
+        except httpx.HTTPError:
+            return None
+        stamp = response.headers.get("date")
+        try:
+            return email.utils.parsedate_to_datetime(stamp).timestamp() if stamp else None
+        except (TypeError, ValueError):
+            return None
+
+    def send(self, payload: Mapping[str, Any], *, idempotency_key: str) -> SendAcceptance:
+        """The controlled send of :mod:`runbook_lib.core.sends` (``POST …/messaging/messages``).
+
+        ``payload`` is :meth:`OnyxProvider.send_payload`'s; it does not run the reachability and
+        pre-send checks (:func:`~.messaging.checked_send` does, before calling it).
+        """
+        accepted = self.send_message(
+            app_id=payload["appId"],
+            subject=payload["subject"],
+            thread_id=payload["threadId"],
+            intent=payload["intent"],
+            body=payload["body"],
+            idempotency_key=idempotency_key,
+        )
+        return SendAcceptance(
+            message_id=accepted.message_id,
+            external_reference=None,
+            status=accepted.status,
+            accepted_at=None,
+            http_status=200 if accepted.replayed else 202,
+            request_id=accepted.request_id,
+            request_ids=(accepted.request_id,) if accepted.request_id else (),
+            replayed=accepted.replayed,
+            expected_http_status=202,
+            expected_status="accepted",
+        )
 
     # -- drills ---------------------------------------------------------------------------------
     def request_raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -76,6 +76,9 @@ class RedCloudProvider:
     def skipped_senders(self, reason: str) -> StepResult:
         return steps.skipped_senders(reason)
 
+    def golive_steps(self, run: Any) -> tuple[StepResult, ...]:
+        return ()  # every Red Cloud check is one of the runbook's common steps
+
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
         t = params.test_send
         return {

@@ -1,0 +1,200 @@
+"""Onyx behind the provider protocol: the one object the registry hands out as ``onyx``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ...core.events import WebhookEvent
+from ...core.parameters import RunbookParameters
+from ...core.signing import STANDARD_WEBHOOKS
+from ..base import ExportFormat, SandboxKit, StepResult
+from . import steps
+from .client import OnyxClient, build_onyx_client
+from .contract import LIFECYCLE, event_from_envelope, probe_envelope
+from .settings import OnyxSettings
+
+__all__ = ["PROVIDER", "OnyxProvider"]
+
+
+class OnyxProvider:
+    """Onyx partner platform v1: partner credential, launch approval, consent-aware messaging,
+    Standard Webhooks with replay, partner connectivity orders."""
+
+    kind = "onyx"
+    title = "Onyx"
+    identity_name = "me"
+    sender_label = "appId"
+    audit_context_title = "Onyx partner context"
+    signature = STANDARD_WEBHOOKS
+    lifecycle = LIFECYCLE
+    settings_model = OnyxSettings
+    drills: tuple[str, ...] = ()
+    support_note = (
+        "Quote the app id, the masked user reference, the order and package ids, the reason code "
+        "and the last successful event id to Onyx support; never activation material."
+    )
+
+    # -- credentials → client ------------------------------------------------------------------
+    def build_client(
+        self,
+        params: RunbookParameters,
+        *,
+        environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> OnyxClient:
+        from ...core.retry import RetryPolicy
+
+        r = params.retry
+        return build_onyx_client(
+            base_url=params.provider.base_url,
+            credential_env=self.credential_env(params),
+            environment=params.environment,
+            environ=environ,
+            retry=RetryPolicy(max_attempts=r.max_attempts, base_delay=r.base_delay_seconds,
+                              max_delay=r.max_delay_seconds),
+            timeout=params.provider.timeout_seconds,
+            sleep=sleep,
+        )  # fmt: skip
+
+    def credential_env(self, params: RunbookParameters) -> str:
+        return params.settings.credential_env
+
+    def required_scopes(self) -> tuple[str, ...]:
+        return ()  # the declared needs are checked exactly in the credential step
+
+    # -- go-live steps ---------------------------------------------------------------------------
+    def identity_step(self, client: OnyxClient, params: RunbookParameters) -> StepResult:
+        return steps.identity_step(client, params, dict(os.environ))
+
+    def skipped_identity(self, reason: str) -> StepResult:
+        ids = ("credential.state", "credential.environment", "credential.scopes")
+        return steps.skipped(steps.IDENTITY_STEP, "Partner credential", ids, reason)
+
+    def senders_step(
+        self, client: OnyxClient, params: RunbookParameters, identity: Any
+    ) -> StepResult:
+        return steps.launch_step(client, params, identity)
+
+    def skipped_senders(self, reason: str) -> StepResult:
+        return steps.skipped(
+            steps.LAUNCH_STEP, "Onyx launch approval", ("launch.approval",), reason
+        )
+
+    def golive_steps(self, run: Any) -> Iterator[StepResult]:
+        """Onyx's own steps after the launch approval (see :mod:`.steps`)."""
+        return steps.golive_steps(run)
+
+    def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
+        s: OnyxSettings = params.settings
+        return {"appId": s.app_id, "subject": s.test_subject, "threadId": s.thread_id,
+                "intent": s.intent, "body": s.message_body.replace("{run_id}", run_id)}  # fmt: skip
+
+    def sender_check_id(self, params: RunbookParameters) -> str:
+        return "messaging.pre_send"
+
+    def context_snapshot(self, identity: Any, senders: Any) -> dict[str, Any]:
+        return {"credential": getattr(identity, "credential_id", None)}
+
+    def audit_context_step(self, client: OnyxClient, params: RunbookParameters) -> StepResult:
+        return steps.identity_step(client, params, dict(os.environ))
+
+    def evidence_rules(
+        self, request_log: list[Any], *, recorded_send: Any = None
+    ) -> dict[str, Callable[[], tuple[bool, str]]]:
+        def orders_keyed() -> tuple[bool, str]:
+            posts = [e for e in request_log if e.method == "POST" and e.path.endswith("/orders")]
+            unkeyed = [e for e in posts if not e.idempotency_key]
+            return (bool(posts) and not unkeyed,
+                    f"{len(posts)} order request(s), {len(unkeyed)} without an idempotency-key")  # fmt: skip
+
+        def answers_have_ids() -> tuple[bool, str]:
+            answered = [e for e in request_log if e.status is not None]
+            missing = [e for e in answered if not e.request_id]
+            return (bool(answered) and not missing,
+                    f"{len(answered)} answer(s), {len(missing)} without a requestId")  # fmt: skip
+
+        return {
+            "every_order_has_a_key": orders_keyed,
+            "every_answer_has_a_request_id": answers_have_ids,
+        }
+
+    # -- events ----------------------------------------------------------------------------------
+    def event_from_envelope(self, envelope: Any, **fields: Any) -> WebhookEvent:
+        return event_from_envelope(envelope, **fields)
+
+    def probe_envelope(self, event_type: str, **fields: Any) -> dict[str, Any]:
+        return probe_envelope(event_type, **fields)
+
+    def export_format(self) -> ExportFormat:
+        raise NotImplementedError("Onyx envelopes are read from the receiver store only (for now)")
+
+    def public(self) -> dict[str, Any]:
+        return {}
+
+    # -- readiness, drills, sandbox --------------------------------------------------------------
+    def readiness_catalog(self) -> str:
+        return _catalog_text()
+
+    def drill_functions(self) -> dict[str, Callable[..., Any]]:
+        return {}
+
+    def sandbox(self) -> SandboxKit:
+        from .sandbox import OnyxSandbox, OnyxSandboxControl
+        from .sandbox.faults import OnyxFaultProfile
+
+        return SandboxKit(
+            config=sandbox_config, run=run_sandbox, control=OnyxSandboxControl,
+            fault_profile=OnyxFaultProfile, app=OnyxSandbox,
+            credential_for=lambda fresh: "onyx_sk_test_" + fresh.replace("-", "_"),
+        )  # fmt: skip
+
+
+def sandbox_config(
+    *,
+    client_secret: str | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    lifecycle_delay: float | None = None,
+    **options: Any,
+) -> Any:
+    """The Onyx sandbox config from the names every provider's kit takes (``client_secret`` is the
+    partner credential; ``webhook_url`` is registered at start, as the Partner Portal would)."""
+    from .sandbox import OnyxSandboxConfig
+
+    if lifecycle_delay is not None:
+        options.setdefault("delivery_seconds", lifecycle_delay)
+        options.setdefault("order_step_seconds", max(lifecycle_delay, 0.05))
+    config = OnyxSandboxConfig(webhook_secret=webhook_secret, **options)
+    if client_secret is not None:
+        config = replace(config, credential=client_secret)
+    object.__setattr__(config, "_register_url", webhook_url)
+    return config
+
+
+@contextlib.contextmanager
+def run_sandbox(config: Any = None, *, port: int = 0) -> Iterator[Any]:
+    """A running Onyx sandbox; the config's webhook URL (if any) is registered for every type."""
+    from .events import EVENT_TYPES
+    from .sandbox import run_onyx_sandbox
+
+    with run_onyx_sandbox(config, port=port) as running:
+        url = getattr(config, "_register_url", None)
+        if url:
+            types = [t for t in EVENT_TYPES if t != "webhook.test"]
+            running.sandbox.state.outbox.register_webhook(url, types)
+        yield running
+
+
+@cache
+def _catalog_text() -> str:
+    return resources.files(__package__).joinpath("readiness.yaml").read_text(encoding="utf-8")
+
+
+PROVIDER = OnyxProvider()
