@@ -38,6 +38,7 @@ __all__ = [
     "WebhookFaults",
     "body_hash",
     "iso",
+    "only_keys",
 ]
 
 
@@ -64,7 +65,8 @@ def _nonneg(value: Any, name: str) -> float:
     return float(value)
 
 
-def _only(data: dict[str, Any], allowed: set[str], where: str) -> None:
+def only_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse unknown keys of a fault profile section, naming them and what is allowed."""
     unknown = set(data) - allowed
     if unknown:
         raise ValueError(
@@ -85,7 +87,7 @@ class RouteFaults:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> RouteFaults:
-        _only(data, set(cls.__dataclass_fields__), where)
+        only_keys(data, set(cls.__dataclass_fields__), where)
         status = int(data.get("status_5xx", 503))
         if status not in (500, 502, 503, 504):
             raise ValueError(f"{where}.status_5xx must be 500, 502, 503 or 504")
@@ -113,12 +115,12 @@ class WebhookFaults:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WebhookFaults:
-        _only(data, set(cls.__dataclass_fields__), "webhooks")
+        only_keys(data, set(cls.__dataclass_fields__), "webhooks")
         outages = []
         for i, window in enumerate(data.get("outages") or []):
             if not isinstance(window, dict):
                 raise ValueError(f"webhooks.outages[{i}] must be {{start, seconds}}")
-            _only(window, {"start", "seconds"}, f"webhooks.outages[{i}]")
+            only_keys(window, {"start", "seconds"}, f"webhooks.outages[{i}]")
             outages.append(
                 (
                     _nonneg(window.get("start", 0), f"webhooks.outages[{i}].start"),
@@ -156,7 +158,7 @@ class FaultProfile:
         data = data or {}
         if not isinstance(data, dict):
             raise ValueError("a fault profile is a mapping with api, webhooks and seed")
-        _only(data, {"api", "webhooks", "seed"}, "fault profile")
+        only_keys(data, {"api", "webhooks", "seed"}, "fault profile")
         api = {}
         for route, faults in (data.get("api") or {}).items():
             if route not in cls.ROUTES:

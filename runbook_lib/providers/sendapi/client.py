@@ -31,9 +31,14 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from ...errors import ConfigurationError, ProviderError, ProviderUnavailableError, SendPolicyError
-from ...retry import parse_retry_after
-from ...secrets import Secret, secret_from_env
+from ...core.errors import (
+    ConfigurationError,
+    ProviderError,
+    ProviderUnavailableError,
+    SendPolicyError,
+)
+from ...core.retry import parse_retry_after
+from ...security.secrets import Secret, secret_from_env
 from .errors import error_from_response, parse_error_body, redact
 from .keys import ApiKeyAuth, key_prefix
 from .ratelimit import RateLimiter, RateLimitState

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import dns.exception
 import dns.resolver
 
-from ...errors import ConfigurationError
+from ...core.errors import ConfigurationError
 from .resources import DnsRecord, EmailDomain
 
 __all__ = [

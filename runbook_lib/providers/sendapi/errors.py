@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ...errors import AuthError, ProviderError, RunbookError
+from ...core.errors import AuthError, ProviderError, RunbookError
 
 __all__ = [
     "CODE_NAMES",

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import httpx
 
-from ...errors import ConfigurationError
-from ...secrets import Secret
+from ...core.errors import ConfigurationError
+from ...security.secrets import Secret
 
 __all__ = [
     "ApiKeyAuth",

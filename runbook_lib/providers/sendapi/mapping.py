@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from ...errors import WebhookVerificationError
+from ...core.errors import WebhookVerificationError
 from .resources import parse_time
 from .signing import MAX_AGE_SECONDS, check_freshness
 

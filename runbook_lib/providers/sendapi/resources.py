@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ...secrets import REGISTRY, Secret
+from ...security.secrets import REGISTRY, Secret
 
 __all__ = [
     "Acceptance",

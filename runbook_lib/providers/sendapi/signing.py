@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ...errors import WebhookVerificationError
-from ...secrets import Secret
+from ...core.errors import WebhookVerificationError
+from ...security.secrets import Secret
 from .resources import parse_time
 
 __all__ = [

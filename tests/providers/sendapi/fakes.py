@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from runbook_lib.providers.sendapi.client import RetrySettings, SendApiClient
-from runbook_lib.secrets import Secret
+from runbook_lib.security.secrets import Secret
 
 TEST_KEY = "sk_test_unit_0123456789abcdef"
 LIVE_KEY = "sk_live_unit_0123456789abcdef"

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from runbook_lib.errors import WebhookVerificationError
+from runbook_lib.core.errors import WebhookVerificationError
+from runbook_lib.core.serving import BackgroundServer
 from runbook_lib.providers.sendapi.signing import VerifiedEvent, verify_webhook
-from runbook_lib.serving import BackgroundServer
 
 
 class Receiver:

@@ -9,7 +9,7 @@ from collections import deque
 import httpx
 import pytest
 
-from runbook_lib.errors import (
+from runbook_lib.core.errors import (
     AuthError,
     ConfigurationError,
     MissingSecretError,
@@ -19,7 +19,7 @@ from runbook_lib.errors import (
 )
 from runbook_lib.providers.sendapi.client import SendApiClient, client_from_env
 from runbook_lib.providers.sendapi.ratelimit import RateLimiter
-from runbook_lib.secrets import Secret
+from runbook_lib.security.secrets import Secret
 
 from .fakes import TEST_KEY, FakeTime, error_body, make_client, reply
 

@@ -211,7 +211,7 @@ def test_qualify_puts_relative_names_under_the_domain(name, fqdn):
      ({"timeout": 0}, "positive")],
 )  # fmt: skip
 def test_bad_resolver_settings_are_refused_before_any_query(kwargs, problem):
-    from runbook_lib.errors import ConfigurationError
+    from runbook_lib.core.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match=problem):
         ResolverSettings(**kwargs)

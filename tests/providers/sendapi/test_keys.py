@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from runbook_lib.errors import ConfigurationError
+from runbook_lib.core.errors import ConfigurationError
 from runbook_lib.providers.sendapi.keys import ApiKeyAuth, check_key_mode, key_mode
-from runbook_lib.secrets import Secret
+from runbook_lib.security.secrets import Secret
 
 from .fakes import LIVE_KEY, TEST_KEY
 

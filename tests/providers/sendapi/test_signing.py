@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from runbook_lib.errors import WebhookVerificationError
+from runbook_lib.core.errors import WebhookVerificationError
 from runbook_lib.providers.sendapi.signing import (
     generate_secret,
     sign,
@@ -133,7 +133,7 @@ def test_no_secret_configured_is_a_clear_error():
 
 
 def test_secrets_may_be_given_as_secret_objects():
-    from runbook_lib.secrets import Secret
+    from runbook_lib.security.secrets import Secret
 
     raw = body()
     verify_signature(Secret(SECRET, label="SENDAPI_WEBHOOK_SECRET"), sign(SECRET, raw), raw)

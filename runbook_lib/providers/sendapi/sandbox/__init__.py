@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ....serving import BackgroundServer
+from ....core.serving import BackgroundServer
 from .app import create_app
 from .config import (
     DEFAULT_WEBHOOK_SECRET,

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ....sandbox.app import ConnectionReset  # the Red Cloud sandbox's mid-answer reset
+from ....core.sandbox_kit import ConnectionReset
 from .config import INVALID_DESTINATION, NOT_ON_WHATSAPP, SandboxKey, domain_records
 from .responses import error, ok, page, read_json
 from .state import SandboxState, iso

@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ....errors import ConfigurationError
+from ....core.errors import ConfigurationError
 
 __all__ = [
     "CONTRACT_RETRY_SCHEDULE",

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ....errors import RunbookError
+from ....core.errors import RunbookError
 from .faults import SendApiFaultProfile
 from .responses import error, read_json
 from .state import SandboxState, iso

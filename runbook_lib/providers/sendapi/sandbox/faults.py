@@ -1,8 +1,8 @@
-"""Fault injection for the SendAPI sandbox: the Red Cloud sandbox's per-route and webhook faults.
+"""Fault injection for the SendAPI sandbox: the shared per-route and webhook faults.
 
 The fault *kinds* (429/5xx/latency/reset per route; drop, duplicate, reorder, delay, bad
-signature, stale timestamp and outage windows for webhooks) and their seeded dice are the Red
-Cloud sandbox's, reused as they are; only the route names differ:
+signature, stale timestamp and outage windows for webhooks) and their seeded dice are
+``core.sandbox_kit``'s, shared with every provider's sandbox; only the route names differ:
 
     api:
       sms_send: {rate_429: 0.2, retry_after: 1, rate_5xx: 0.1, status_5xx: 503, latency_ms: 50}
@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ....sandbox.faults import Faults, RouteFaults, WebhookFaults, _only
+from ....core.sandbox_kit import Faults, RouteFaults, WebhookFaults
+from ....core.sandbox_kit import only_keys as _only
 
 __all__ = [
     "Faults",
@@ -70,6 +71,4 @@ class SendApiFaultProfile:
 
 def new_faults() -> Faults:
     """The seeded dice, starting from the well-behaved profile."""
-    faults = Faults()
-    faults.apply(SendApiFaultProfile())  # type: ignore[arg-type]  # same shape as FaultProfile
-    return faults
+    return Faults(SendApiFaultProfile())

@@ -11,7 +11,7 @@ from runbook_lib.providers.sendapi.sandbox import (
     SandboxConfig,
     run_sandbox,
 )
-from runbook_lib.secrets import Secret
+from runbook_lib.security.secrets import Secret
 
 from ..receiver import Receiver
 

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from runbook_lib.errors import AuthError, ProviderError
+from runbook_lib.core.errors import AuthError, ProviderError
 from runbook_lib.providers.sendapi.client import RetrySettings
 from runbook_lib.providers.sendapi.mapping import fold_events
 from runbook_lib.providers.sendapi.sandbox import (
@@ -284,7 +284,7 @@ def test_injected_5xx_are_retried_by_the_client(client, sandbox):
 
 
 def test_unknown_fault_routes_are_refused_with_the_allowed_list(sandbox):
-    from runbook_lib.errors import RunbookError
+    from runbook_lib.core.errors import RunbookError
 
     with pytest.raises(RunbookError, match="sms_send"):
         sandbox.control.set_faults({"api": {"send": {"rate_5xx": 1}}})
@@ -306,7 +306,7 @@ def test_the_verified_domains_records_pass_the_dns_checks_when_served(client):
 
 
 def test_a_configured_test_key_is_the_accounts_key(receiver):
-    from runbook_lib.errors import ConfigurationError
+    from runbook_lib.core.errors import ConfigurationError
 
     mine = "sk_test_my_own_rehearsal_key_42"
     with run_sandbox(SandboxConfig(api_key=mine, webhook_url=receiver.url, **FAST)) as running:
@@ -319,7 +319,7 @@ def test_a_configured_test_key_is_the_accounts_key(receiver):
 
 
 def test_injected_connection_resets_end_in_unavailable_after_retries(client, sandbox):
-    from runbook_lib.errors import ProviderUnavailableError
+    from runbook_lib.core.errors import ProviderUnavailableError
 
     sandbox.control.set_faults({"api": {"usage": {"reset_rate": 1.0}}})
     with pytest.raises(ProviderUnavailableError):
