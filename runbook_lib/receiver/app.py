@@ -20,7 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +107,7 @@ def _check(
     body: bytes,
     tolerance: int,
     scheme: SignatureScheme = STANDARD_WEBHOOKS,
+    identify: Callable[[dict[str, Any]], tuple[Any, Any]] | None = None,
 ) -> dict[str, Any]:
     """Verify the signature on the raw body (the provider's scheme), then the envelope.
 
@@ -126,7 +127,7 @@ def _check(
         envelope = json.loads(body.decode("utf-8"))
         if not isinstance(envelope, dict):
             raise ValueError("not an object")
-        event_id, event_type = envelope.get("eventId"), envelope.get("eventType")
+        event_id, event_type = (identify or _red_cloud_ids)(envelope)
         if not isinstance(event_id, str) or not isinstance(event_type, str):
             raise ValueError("no eventId/eventType")
     # Any failure to parse what was sent (RecursionError when nested too deep, too many digits,
@@ -136,6 +137,21 @@ def _check(
     if event_id != headers.get(scheme.id_header):
         raise _Refused(400, "event_id_mismatch", event_type)
     return envelope
+
+
+def _red_cloud_ids(envelope: dict[str, Any]) -> tuple[Any, Any]:
+    return envelope.get("eventId"), envelope.get("eventType")
+
+
+def envelope_ids(provider: Provider) -> Callable[[dict[str, Any]], tuple[Any, Any]]:
+    """The (event id, event type) of a provider's envelope, read by its own parser (Onyx names
+    them ``id``/``type``); ValueError when it is not one of its envelopes."""
+
+    def identify(envelope: dict[str, Any]) -> tuple[Any, Any]:
+        event = provider.event_from_envelope(envelope)
+        return event.event_id, event.event_type
+
+    return identify
 
 
 def _check_headers(headers: Mapping[str, str], limits: Mapping[str, int] = HEADER_LIMITS) -> None:
@@ -242,7 +258,9 @@ def create_receiver_app(
     Raises:
         ConfigurationError: a secret is not in the scheme's format (see :func:`check_signing_secrets`).
     """
-    scheme = (provider or get_provider()).signature
+    chosen = provider or get_provider()
+    scheme = chosen.signature
+    identify = envelope_ids(chosen)
     keys = check_signing_secrets(
         [secrets] if isinstance(secrets, str) else list(secrets),
         source="the receiver's secrets",
@@ -254,7 +272,7 @@ def create_receiver_app(
         """The raw body and envelope of a delivery that passes every check."""
         _check_headers(request.headers, scheme.header_limits)
         body = await _read_body(request, limit=max_body_bytes, timeout=body_timeout)
-        return body, _check(keys, request.headers, body, tolerance, scheme)
+        return body, _check(keys, request.headers, body, tolerance, scheme, identify)
 
     async def receive(request: Request) -> JSONResponse:
         webhook_id = request.headers.get(scheme.id_header)
