@@ -39,9 +39,12 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
+        from runbook_lib.core.parameters import load_parameters
+
+        sample = load_parameters(sample_parameters(self.provider))
         data = yaml.safe_load(sample_parameters(self.provider).read_text())
         return {
-            data["provider"]["client_secret_env"]: self.client_secret,
+            get_provider(self.provider).credential_env(sample): self.client_secret,
             data["webhooks"]["signing_secret_env"]: self.webhook_secret,
         }
 
@@ -51,7 +54,13 @@ class Stack:
         data["provider"]["base_url"] = self.sandbox.url
         data["event_source"]["path"] = str(self.receiver.store_path)
         data["ledger_path"] = str(self.folder / "ledger.sqlite")
-        data["test_send"]["lifecycle_timeout_seconds"] = 20
+        # Red Cloud's test_send, or a provider's own section (``onyx:``) with the same knobs
+        for section in (data.get("test_send"), data.get(self.provider)):
+            if isinstance(section, dict):
+                if "lifecycle_timeout_seconds" in section:
+                    section["lifecycle_timeout_seconds"] = 20
+                if "webhook_url" in section:
+                    section["webhook_url"] = self.receiver.webhook_url
         data["webhooks"]["endpoint_url"] = self.receiver.webhook_url
         data["drills"]["outage_seconds"] = 0.3
         data["probe"]["burst"] = 5
@@ -73,7 +82,7 @@ def running_stack(
     """Sandbox + receiver; ``receiver_secret`` gives the receiver another secret (it rejects all)."""
     chosen = get_provider(provider)
     kit = chosen.sandbox()
-    client_secret = "canary-client-" + secrets.token_hex(8)
+    client_secret = kit.credential_for("canary-client-" + secrets.token_hex(8))
     webhook_secret = chosen.signature.generate_secret()
     db = folder / "receiver-events.sqlite"
     with run_receiver(

@@ -73,20 +73,20 @@ def identity_step(client: OnyxClient, params: Any, environ: dict[str, str]) -> S
               remedy=None if not (missing or extra)
               else "grant exactly the declared scopes in the Partner Portal (remove extras)."),
     ]  # fmt: skip
-    checks.append(_preview_differs(s, environ))
+    separate = _preview_differs(s, environ)
+    if separate is not None:  # only when both are here to compare (else APP-4 is attested)
+        checks.append(separate)
     snapshot = {"credential": me.credential_id, "environment": me.environment,
                 "scopes": sorted(me.scopes)}  # fmt: skip
     return StepResult(IDENTITY_STEP, title, tuple(checks), resource=me, snapshot=snapshot)
 
 
-def _preview_differs(s: OnyxSettings, environ: dict[str, str]) -> Check:
+def _preview_differs(s: OnyxSettings, environ: dict[str, str]) -> Check | None:
+    """Preview ≠ production by keyed digests, when both credentials are available here."""
     title = "Preview and production credentials differ"
-    if not (s.preview_credential_env and s.production_credential_env):
-        return Check("credential.separate", title, "SKIP",
-                     "preview_credential_env and production_credential_env are not both set")  # fmt: skip
-    if not (environ.get(s.preview_credential_env) and environ.get(s.production_credential_env)):
-        return Check("credential.separate", title, "SKIP",
-                     "only one of the preview and production credentials is available here")  # fmt: skip
+    names = (s.preview_credential_env, s.production_credential_env)
+    if not all(n and environ.get(n) for n in names):
+        return None
     preview = secret_from_env(
         s.preview_credential_env, purpose="Onyx preview credential", environ=environ
     )
