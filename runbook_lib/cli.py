@@ -54,8 +54,11 @@ def _err(text: str) -> None:
 # -- go-live ----------------------------------------------------------------------------------
 def _validate_for_run(params_path: Path) -> RunbookParameters:
     """Everything that can be checked before the notebook starts: the file and the secret's env."""
+    from .providers.base import get_provider
+
     params = load_parameters(params_path)
-    secret_from_env(params.provider.client_secret_env, purpose="client secret")
+    provider = get_provider(params.provider.kind)
+    secret_from_env(provider.credential_env(params), purpose=f"{provider.title} credential")
     return params
 
 
