@@ -183,9 +183,9 @@ class FaultProfile:
 class Faults:
     """The active profile, its seeded dice, and when it was applied (for outage windows)."""
 
-    def __init__(self) -> None:
+    def __init__(self, profile: Any = None) -> None:
         self._lock = threading.Lock()
-        self.apply(FaultProfile())
+        self.apply(FaultProfile() if profile is None else profile)
 
     def apply(self, profile: FaultProfile) -> None:
         with self._lock:
