@@ -58,6 +58,7 @@ class DrillContext:
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] = lambda line: None
     provider: Provider = field(default_factory=get_provider)
+    params: Any = None  # the run's parameters (a provider's drills read its own section)
 
     @property
     def source(self) -> EventSource:

@@ -256,8 +256,9 @@ class ProviderRun(RecordedRun):
         ctx = DrillContext(
             client=self.client,
             make_client=client_factory(self.client),
-            send_from=self.params.test_send.send_from,
-            to=self.params.test_send.to,
+            # Red Cloud's test send; a provider without one drills from its own section (params)
+            send_from=self.params.test_send.send_from if self.params.test_send else "",
+            to=self.params.test_send.to if self.params.test_send else "",
             endpoint_url=self.params.webhooks.endpoint_url,
             event_store=self.events,
             sandbox_url=sandbox_url,
@@ -267,6 +268,7 @@ class ProviderRun(RecordedRun):
             sleep=self._sleep,
             progress=self._progress,
             provider=self.provider,
+            params=self.params,
         )
         notes = (
             ()

@@ -198,6 +198,8 @@ class OnyxClient:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.mode = check_credential_mode(credential, environment)
+        self._options = {"retry": retry, "timeout": timeout, "transport": transport,
+                         "sleep": sleep, "clock": clock}  # fmt: skip
         self.credential_shown = shown(credential)
         self.environment = environment
         self.base_url = base_url.rstrip("/")
@@ -429,6 +431,15 @@ class OnyxClient:
             return email.utils.parsedate_to_datetime(stamp).timestamp() if stamp else None
         except (TypeError, ValueError):
             return None
+
+    def with_credential(self, secret: Secret) -> OnyxClient:
+        """The same client with another credential (drills: revoked, wrong-environment, limited).
+
+        Raises:
+            ParameterError: ``secret`` is not an Onyx key of this environment (refused first).
+        """
+        return OnyxClient(base_url=self.base_url, credential=secret, environment=self.environment,
+                          **self._options)  # fmt: skip
 
     def send(self, payload: Mapping[str, Any], *, idempotency_key: str) -> SendAcceptance:
         """The controlled send of :mod:`runbook_lib.core.sends` (``POST …/messaging/messages``).

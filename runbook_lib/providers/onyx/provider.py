@@ -35,7 +35,14 @@ class OnyxProvider:
     signature = STANDARD_WEBHOOKS
     lifecycle = LIFECYCLE
     settings_model = OnyxSettings
-    drills: tuple[str, ...] = ()
+    drills = (
+        "revoked_credential",
+        "wrong_environment_key",
+        "missing_scope",
+        "blocked_send",
+        "consent_revoked",
+        "webhook_signature",
+    )
     support_note = (
         "Quote the app id, the masked user reference, the order and package ids, the reason code "
         "and the last successful event id to Onyx support; never activation material."
@@ -143,7 +150,9 @@ class OnyxProvider:
         return _catalog_text()
 
     def drill_functions(self) -> dict[str, Callable[..., Any]]:
-        return {}
+        from .drills import DRILLS
+
+        return DRILLS
 
     def sandbox(self) -> SandboxKit:
         from .sandbox import OnyxSandbox, OnyxSandboxControl
