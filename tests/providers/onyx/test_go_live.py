@@ -72,6 +72,14 @@ def _catalogue_differs(stack):
     return {}
 
 
+def _test_event_not_received(stack):
+    """The endpoint registered for the integration is not the one that stores its events."""
+    onyx = yaml.safe_load(stack.params().read_text())["onyx"]
+    elsewhere = stack.receiver.webhook_url.rsplit("/", 1)[0] + "/nowhere"
+    stack.sandbox.sandbox.state.outbox.register_webhook(elsewhere, ["message.allowed"])
+    return {"onyx": {**onyx, "webhook_url": elsewhere, "lifecycle_timeout_seconds": 3}}
+
+
 def _extra_scope(stack):
     return {"onyx": _declared_scopes_without(stack, "ledger:read")}
 
@@ -83,8 +91,15 @@ def _extra_scope(stack):
         (_extra_scope, "credential.scopes", "extra ledger:read"),
         (_consent_revoked, "messaging.reachability", "NO_CONSENT"),
         (_catalogue_differs, "connectivity.catalogue", "catalogue 2026.12 (approved 2026.11)"),
+        (_test_event_not_received, "webhooks.test_event", "not found in the event store"),
     ],
-    ids=["market-pending", "scope-extra", "consent-revoked", "catalogue-differs"],
+    ids=[
+        "market-pending",
+        "scope-extra",
+        "consent-revoked",
+        "catalogue-differs",
+        "test-event-lost",
+    ],
 )
 def test_onyx_go_live_exits_1_naming_the_check(stack, tmp_path, arrange, check_id, named):
     overrides = arrange(stack)
