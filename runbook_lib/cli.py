@@ -310,7 +310,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     for stale in state.glob("*.sqlite*"):
         stale.unlink()
-    client_secret = "sbx-demo-" + random.token_urlsafe(18)
+    client_secret = kit.credential_for("sbx-demo-" + random.token_urlsafe(18))
     webhook_secret = provider.signature.generate_secret()
     sample = (
         "sandbox.yaml" if provider.kind == DEFAULT_PROVIDER else f"{provider.kind}-sandbox.yaml"
@@ -331,10 +331,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             base["provider"]["base_url"] = sandbox.url
             base["event_source"]["path"] = "receiver-events.sqlite"
             base["webhooks"]["endpoint_url"] = receiver.webhook_url
+            section = base.get(provider.kind)  # a provider's own section may name its endpoint
+            if isinstance(section, dict) and "webhook_url" in section:
+                section["webhook_url"] = receiver.webhook_url
             base["ledger_path"] = "send-ledger.sqlite"
             params_path = state / "sandbox-demo.yaml"
             params_path.write_text(
-                "# Written by `runbook demo`: parameters/sandbox.yaml with this demo's ports.\n"
+                f"# Written by `runbook demo`: parameters/{sample} with this demo's ports.\n"
                 + yaml.safe_dump(base, sort_keys=False)
             )
             run = run_go_live(
@@ -342,7 +345,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 reports_root=Path(args.reports),
                 new_run=True,
                 extra_env={
-                    base["provider"]["client_secret_env"]: client_secret,
+                    provider.credential_env(load_parameters(params_path)): client_secret,
                     base["webhooks"]["signing_secret_env"]: webhook_secret,
                 },
             )
