@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ...core.parameters import SettingsSection
+from ...security.secrets import NOT_AN_ENV_NAME
 
 __all__ = ["ConnectivitySettings", "LaunchDeclaration", "OnyxSettings"]
 
@@ -58,3 +59,15 @@ class OnyxSettings(SettingsSection):
     webhook_url: str = Field(pattern=r"^https?://[^\s/]+")
     lifecycle_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     connectivity: ConnectivitySettings = ConnectivitySettings()
+
+    @field_validator("credential_env", "preview_credential_env", "production_credential_env")
+    @classmethod
+    def _not_a_key(cls, value: str | None) -> str | None:
+        """An Onyx key is letters, digits and underscores, so it passes as a variable *name*:
+        refuse one by its prefix (a lookup of it would print the key as the missing name)."""
+        if value is not None and value.lower().startswith(("onyx_sk_", "whsec_")):
+            raise ValueError(
+                f"the value {NOT_AN_ENV_NAME}; give the name of the variable that holds the "
+                "credential (e.g. ONYX_CREDENTIAL) and export the key in it"
+            )
+        return value

@@ -382,3 +382,47 @@ def test_build_onyx_client_reads_the_credential_from_the_environment_and_checks_
         environ={"ONYX_KEY": LIVE_KEY},
     )
     assert client.mode == "live" and LIVE_KEY in dict(REGISTRY.items())
+
+
+# -- what the seam's client protocol asks of every provider's client ---------------------------
+def test_acquire_token_proves_the_partner_credential_with_me_and_shows_it_by_prefix():
+    fake = FakeOnyx({("GET", "/v1/partner/me"): [ok(ME, rid="req_me")]})
+    info = client_for(fake).acquire_token()
+    assert (info.credential_id, info.state, info.request_id) == ("cred_1", "active", "req_me")
+    assert info.scope == "orders:write events:replay"
+    assert TEST_KEY not in repr(info.to_dict()) and info.to_dict()["credential"].endswith("…")
+
+
+def test_the_controlled_send_maps_to_the_common_acceptance_and_a_replay_to_200():
+    sent = {"message": {"messageId": "msg_1", "outcome": "allowed", "status": "accepted"}}
+    fake = FakeOnyx(
+        {
+            ("POST", "/v1/partner/messaging/messages"): [
+                ok(sent, 202, rid="req_1"),
+                ok(sent, 202, rid="req_2", **{"idempotent-replayed": "true"}),
+            ]
+        }
+    )
+    client = client_for(fake)
+    payload = {"appId": "app_1", "subject": "sub_1", "threadId": "thr_1",
+               "intent": "transactional", "body": "hi"}  # fmt: skip
+    first = client.send(payload, idempotency_key="rb-1")
+    again = client.send(payload, idempotency_key="rb-1")
+    assert (first.message_id, first.http_status, first.status) == ("msg_1", 202, "accepted")
+    assert (first.expected_http_status, first.expected_status) == (202, "accepted")
+    assert again.replayed and again.http_status == 200 and again.message_id == "msg_1"
+    keys = [
+        r.headers["idempotency-key"] for r in fake.calls("POST", "/v1/partner/messaging/messages")
+    ]
+    assert keys == ["rb-1", "rb-1"]
+
+
+def test_with_credential_keeps_the_client_and_refuses_a_key_of_the_other_environment():
+    fake = FakeOnyx({("GET", "/v1/partner/me"): [ok(ME)]})
+    client = client_for(fake)
+    other = client.with_credential(Secret("onyx_sk_test_other0123456789"))
+    assert (other.base_url, other.environment) == (client.base_url, client.environment)
+    other.me()
+    assert fake.requests[-1].headers["authorization"] == "Bearer onyx_sk_test_other0123456789"
+    with pytest.raises(ParameterError):
+        client.with_credential(Secret(LIVE_KEY))
