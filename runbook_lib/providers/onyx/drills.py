@@ -8,6 +8,7 @@ The credential drills use the sandbox's rehearsal keys (revoked, limited) and ne
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -113,10 +114,70 @@ def _consent_revoked_mid_run(ctx: Any) -> Check:
             control.set_consent(s.test_subject, "granted")
 
 
+def _endpoint(ctx: Any) -> Any:
+    url = ctx.params.settings.webhook_url
+    return next((h for h in ctx.client.webhooks() if h.url == url and h.status != "disabled"), None)
+
+
+def _replay_known_event(ctx: Any) -> Check:
+    """Replay an event the receiver already stored: it must be taken (2xx) and kept once."""
+    from .steps import replay_deduplicated
+
+    cid, title = "drill.replay_known_event", "Replay of an event the receiver has: deduplicated"
+    history = ctx.client.events()
+    source = ctx.source
+    known = [
+        e for e in history.events if e.delivery_status == "delivered" and e.type != "webhook.test"
+    ]
+    for record in reversed(known):  # the newest first: well inside the replay window
+        check = replay_deduplicated(ctx.client, source, record.event_id, check_id=cid, title=title,
+                                    key=f"{ctx.key_prefix}-replay-{secrets.token_hex(4)}",
+                                    timeout=ctx.timeout, sleep=ctx.sleep)  # fmt: skip
+        if check.status != "SKIP":
+            return check
+    return Check(cid, title, "SKIP", "no delivered event of this partner is in the event store")
+
+
+def _endpoint_outage(ctx: Any) -> Check:
+    """The endpoint is down for ``drills.outage_seconds``: Onyx retries, the event arrives once."""
+    from .contract import resource_key
+    from .sandbox import OnyxSandboxControl
+
+    cid, title = "drill.endpoint_outage", "Endpoint outage: deliveries retried, the event arrives"
+    if (skip := _sandbox_only(cid, title, ctx)) is not None:
+        return skip
+    hook = _endpoint(ctx)
+    if hook is None:
+        return Check(cid, title, "SKIP", "no endpoint registered for onyx.webhook_url")
+    with OnyxSandboxControl(ctx.sandbox_url) as control:
+        control.set_faults({"webhooks": {"outages": [{"start": 0, "seconds": ctx.outage_seconds}]}})
+        try:
+            sent = ctx.client.test_webhook(hook.webhook_id)
+            key, deadline = resource_key("webhook", hook.webhook_id), time.monotonic() + ctx.timeout
+            while time.monotonic() < deadline:
+                stored = [e for e in ctx.source.events_for(conversation_id=key)
+                          if e.event_id == sent.event_id]  # fmt: skip
+                if stored:
+                    break
+                ctx.sleep(0.2)
+        finally:
+            control.clear_faults()
+    record = ctx.client.events().find(sent.event_id)
+    attempts = record.attempts if record else 0
+    ok = bool(stored) and attempts >= 2
+    return Check(cid, title, "PASS" if ok else "FAIL",
+                 f"{sent.event_id}: {'stored' if stored else 'NOT stored'} after {attempts} attempt(s)",
+                 evidence=record.to_dict() if record else {},
+                 remedy=None if ok else "the endpoint must take redeliveries once it is back; "
+                 "check the event history and replay what failed.")  # fmt: skip
+
+
 DRILLS: dict[str, Callable[[Any], Check]] = {
     "revoked_credential": _revoked_credential,
     "wrong_environment_key": _wrong_environment_key,
     "missing_scope": _missing_scope,
     "blocked_send": _blocked_by_reason_code,
     "consent_revoked": _consent_revoked_mid_run,
+    "replay_known_event": _replay_known_event,
+    "endpoint_outage": _endpoint_outage,
 }

@@ -41,7 +41,9 @@ class OnyxProvider:
         "missing_scope",
         "blocked_send",
         "consent_revoked",
+        "replay_known_event",
         "webhook_signature",
+        "endpoint_outage",
     )
     support_note = (
         "Quote the app id, the masked user reference, the order and package ids, the reason code "

@@ -297,31 +297,53 @@ def _replay(run: Any, client: OnyxClient, state: dict, s: OnyxSettings) -> Check
     events = list(lifecycle.events) if lifecycle else []
     if not events:
         return Check("webhooks.replay", title, "SKIP", "no stored event of this run to replay")
-    past = events[0]
+    return replay_deduplicated(
+        client, run.events, events[0].event_id, check_id="webhooks.replay", title=title,
+        key=f"rb-{run.run_id}-replay-{uuid.uuid4().hex[:8]}",
+        timeout=s.lifecycle_timeout_seconds, sleep=run._sleep,
+    )  # fmt: skip
+
+
+def stored_copies(source: Any, event_id: str) -> tuple[int, int]:
+    """(rows, delivery count) of ``event_id`` in the event store (0, 0 when absent)."""
+    import polars as pl
+
+    rows = source.load().filter(pl.col("event_id") == event_id)
+    return rows.height, int(rows["delivery_count"].sum() or 0) if rows.height else 0
+
+
+def replay_deduplicated(
+    client: OnyxClient,
+    source: Any,
+    event_id: str,
+    *,
+    check_id: str,
+    title: str,
+    key: str,
+    timeout: float,
+    sleep: Callable[[float], None],
+) -> Check:
+    """Replay an event the receiver has: PASS when it arrives again (delivery count rises) and is
+    still stored once. The go-live's replay check and the replay drill are this one function."""
+    before_rows, before = stored_copies(source, event_id)
+    if before_rows == 0:
+        return Check(check_id, title, "SKIP", f"{event_id} is not in the event store")
     try:
-        replay = client.replay(
-            past.event_id, idempotency_key=f"rb-{run.run_id}-replay-{uuid.uuid4().hex[:8]}"
-        )
+        replay = client.replay(event_id, idempotency_key=key)
     except RunbookError as exc:
-        return _fail("webhooks.replay", title, exc)
-
-    def counted() -> Any:
-        again = [
-            e
-            for e in run.events.events_for(message_id=past.message_id)
-            if e.event_id == past.event_id
-        ]
-        return again if again and again[0].delivery_count > past.delivery_count else None
-
-    again = _Wait(run, s.lifecycle_timeout_seconds).until(counted)
-    rows = run.events.events_for(message_id=past.message_id)
-    copies = sum(1 for e in rows if e.event_id == past.event_id)
-    ok = bool(again) and copies == 1
-    return Check("webhooks.replay", title, "PASS" if ok else "FAIL",
-                 f"{past.event_id} replayed ({replay.delivery_id}): stored once, "
-                 f"delivery count {again[0].delivery_count if again else past.delivery_count}",
+        return _fail(check_id, title, exc)
+    deadline = time.monotonic() + timeout
+    rows, count = stored_copies(source, event_id)
+    while count <= before and time.monotonic() < deadline:
+        sleep(0.2)
+        rows, count = stored_copies(source, event_id)
+    ok = count > before and rows == 1
+    summary = (f"{event_id} replayed ({replay.delivery_id}): stored {rows} time(s), "
+               f"delivery count {before} → {count}")  # fmt: skip
+    return Check(check_id, title, "PASS" if ok else "FAIL", summary,
                  evidence=replay.to_dict(), request_ids=_rids(replay.request_id),
-                 remedy=None if ok else "the receiver must deduplicate by webhook-id.")  # fmt: skip
+                 remedy=None if ok else "the receiver must answer 2xx to a redelivery and "
+                 "deduplicate it by webhook-id (one stored event).")  # fmt: skip
 
 
 def _connectivity(run: Any, client: OnyxClient | None, s: OnyxSettings, state: dict) -> StepResult:
