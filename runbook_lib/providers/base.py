@@ -229,6 +229,11 @@ class Provider(Protocol):
         """The check whose failure blocks the controlled send (the sending identity's)."""
         ...
 
+    def audit_steps(self, run: Any) -> Iterable[StepResult]:
+        """The provider's own incident-audit steps over the run's window (Onyx: blocks by reason
+        code, consent changes, orders to escalate); none for Red Cloud."""
+        ...
+
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
         """The controlled send's request body (the client adds the idempotency header)."""
         ...

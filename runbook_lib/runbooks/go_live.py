@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core.checks import Check, StepReport
+from ..core.checks import Check, ProviderSteps, StepReport
 from ..core.errors import RunbookError
 from ..core.events import WebhookEvent
 from ..core.gate import GateReport, evaluate_gate
@@ -36,14 +36,7 @@ from ..reporting.snapshot import diff_snapshots
 from ..security.secrets import secret_from_env
 from .provider_run import ProviderRun, fail_from, skip
 
-__all__ = ["GoLiveRun", "ProviderSteps"]
-
-
-class ProviderSteps(tuple):
-    """The step reports of :meth:`GoLiveRun.provider_steps`, shown one after the other."""
-
-    def _repr_html_(self) -> str:
-        return "".join(r._repr_html_() for r in self)
+__all__ = ["GoLiveRun"]
 
 
 class GoLiveRun(ProviderRun):

@@ -100,6 +100,11 @@ class OnyxProvider:
         """Onyx's own steps after the launch approval (see :mod:`.steps`)."""
         return steps.golive_steps(run)
 
+    def audit_steps(self, run: Any) -> tuple[StepResult, ...]:
+        from .audit import audit_step
+
+        return (audit_step(run),)
+
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
         s: OnyxSettings = params.settings
         return {"appId": s.app_id, "subject": s.test_subject, "threadId": s.thread_id,

@@ -79,6 +79,9 @@ class RedCloudProvider:
     def golive_steps(self, run: Any) -> tuple[StepResult, ...]:
         return ()  # every Red Cloud check is one of the runbook's common steps
 
+    def audit_steps(self, run: Any) -> tuple[StepResult, ...]:
+        return ()
+
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
         t = params.test_send
         return {
