@@ -75,8 +75,10 @@ endpoint outage (``webhooks.outages`` or a failing receiver: retries, then ``fai
 ``exhausted`` in history), pending market (``set_launch``), catalogue drift
 (``set_catalogue_version``), API faults per route (429 with Retry-After, 5xx, latency, resets).
 
-Not here yet: the provider-protocol class and registry entry (issue 12's seam), parameter-file
-keys, readiness items, trace/audit over Onyx events, the go-live notebook and README section.
+Behind the seam (``provider.py``, registered as ``onyx``): ``settings`` (the parameter file's
+``onyx:`` section), ``contract`` (events → the common model, probe envelopes), ``steps`` (the
+go-live checks above, run by the one notebook), ``drills``, ``audit`` (blocks by reason code,
+consent changes, orders to escalate), ``readiness.yaml`` (Onyx's launch checklist).
 """
 
 from __future__ import annotations
