@@ -6,7 +6,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -162,14 +162,49 @@ class OnyxProvider:
         return DRILLS
 
     def sandbox(self) -> SandboxKit:
-        from .sandbox import OnyxSandbox, OnyxSandboxControl
+        from .sandbox import OnyxSandboxControl
         from .sandbox.faults import OnyxFaultProfile
 
         return SandboxKit(
             config=sandbox_config, run=run_sandbox, control=OnyxSandboxControl,
-            fault_profile=OnyxFaultProfile, app=OnyxSandbox,
+            fault_profile=OnyxFaultProfile, app=sandbox_app,
             credential_for=lambda fresh: "onyx_sk_test_" + fresh.replace("-", "_"),
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """An Onyx sandbox config plus the endpoint to register at start (as the Partner Portal
+    would), built from the names every provider's kit takes."""
+
+    sandbox: Any  # OnyxSandboxConfig
+    register_url: str | None = None
+
+    @property
+    def credential(self) -> str:
+        return self.sandbox.credential
+
+    @property
+    def client_id(self) -> str:  # what `runbook sandbox` prints as who the sandbox accepts
+        return self.sandbox.credential_id
+
+
+def sandbox_app(config: Any = None) -> Any:
+    """The Onyx sandbox (its ``.app`` is the ASGI app) with a StackConfig's endpoint registered."""
+    from .sandbox import OnyxSandbox
+
+    stack = config if isinstance(config, StackConfig) else StackConfig(config)
+    sandbox = OnyxSandbox(stack.sandbox)
+    _register(sandbox, stack.register_url)
+    return sandbox
+
+
+def _register(sandbox: Any, url: str | None) -> None:
+    """Register ``url`` for every event type Onyx sends (test events go to their endpoint)."""
+    from .events import EVENT_TYPES
+
+    if url:
+        sandbox.state.outbox.register_webhook(url, [t for t in EVENT_TYPES if t != "webhook.test"])
 
 
 def sandbox_config(
@@ -179,32 +214,28 @@ def sandbox_config(
     webhook_secret: str | None = None,
     lifecycle_delay: float | None = None,
     **options: Any,
-) -> Any:
-    """The Onyx sandbox config from the names every provider's kit takes (``client_secret`` is the
-    partner credential; ``webhook_url`` is registered at start, as the Partner Portal would)."""
+) -> StackConfig:
+    """``client_secret`` is the partner credential; ``lifecycle_delay`` paces deliveries and
+    order states; the rest are :class:`OnyxSandboxConfig` fields."""
     from .sandbox import OnyxSandboxConfig
 
     if lifecycle_delay is not None:
         options.setdefault("delivery_seconds", lifecycle_delay)
         options.setdefault("order_step_seconds", max(lifecycle_delay, 0.05))
-    config = OnyxSandboxConfig(webhook_secret=webhook_secret, **options)
     if client_secret is not None:
-        config = replace(config, credential=client_secret)
-    object.__setattr__(config, "_register_url", webhook_url)
-    return config
+        options["credential"] = client_secret
+    return StackConfig(OnyxSandboxConfig(webhook_secret=webhook_secret, **options), webhook_url)
 
 
 @contextlib.contextmanager
 def run_sandbox(config: Any = None, *, port: int = 0) -> Iterator[Any]:
-    """A running Onyx sandbox; the config's webhook URL (if any) is registered for every type."""
-    from .events import EVENT_TYPES
+    """A running Onyx sandbox (``config``: a :class:`StackConfig` or an ``OnyxSandboxConfig``);
+    a StackConfig's endpoint is registered for every event type before the block starts."""
     from .sandbox import run_onyx_sandbox
 
-    with run_onyx_sandbox(config, port=port) as running:
-        url = getattr(config, "_register_url", None)
-        if url:
-            types = [t for t in EVENT_TYPES if t != "webhook.test"]
-            running.sandbox.state.outbox.register_webhook(url, types)
+    stack = config if isinstance(config, StackConfig) else StackConfig(config)
+    with run_onyx_sandbox(stack.sandbox, port=port) as running:
+        _register(running.sandbox, stack.register_url)
         yield running
 
 

@@ -532,3 +532,16 @@ def test_dropped_deliveries_are_retried_then_failed_with_the_reason(onyx, receiv
         lambda r: r.delivery_status == "failed",
     )
     assert record.failure_reason == "dropped (injected)" and inbox.events == []
+
+
+def test_the_kit_config_registers_the_endpoint_for_the_cli_app_and_the_running_sandbox():
+    from runbook_lib.providers.base import get_provider
+
+    kit = get_provider("onyx").sandbox()
+    config = kit.config(webhook_url="http://127.0.0.1:9/hooks", lifecycle_delay=0.1)
+    assert config.client_id == "cred_sbx_default" and config.credential.startswith("onyx_sk_test_")
+    app = kit.app(config)
+    (hook,) = app.state.outbox.webhooks.values()
+    assert hook.url == "http://127.0.0.1:9/hooks" and "message.allowed" in hook.event_types
+    with kit.run(config) as running:
+        assert [h.url for h in running.sandbox.state.outbox.webhooks.values()] == [hook.url]
