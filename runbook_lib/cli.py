@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .core.errors import ConfigurationError, RunbookError
-from .core.parameters import RunbookParameters, load_parameters
+from .core.parameters import RunbookParameters, load_parameters, parameters_from_dict
 from .providers.base import DEFAULT_PROVIDER, get_provider, provider_names
 from .reporting.execute import (
     EXIT_BAD_INPUT,
@@ -55,7 +55,8 @@ def _err(text: str) -> None:
 def _validate_for_run(params_path: Path) -> RunbookParameters:
     """Everything that can be checked before the notebook starts: the file and the secret's env."""
     params = load_parameters(params_path)
-    secret_from_env(params.provider.client_secret_env, purpose="client secret")
+    provider = get_provider(params.provider.kind)
+    secret_from_env(provider.credential_env(params), purpose=provider.credential_name)
     return params
 
 
@@ -297,7 +298,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sandbox + receiver on free loopback ports, go-live against them, then stop both."""
-    import secrets as random
 
     from .receiver import run_receiver
 
@@ -307,7 +307,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     for stale in state.glob("*.sqlite*"):
         stale.unlink()
-    client_secret = "sbx-demo-" + random.token_urlsafe(18)
+    client_secret = kit.new_credential("sbx-demo-")
     webhook_secret = provider.signature.generate_secret()
     sample = (
         "sandbox.yaml" if provider.kind == DEFAULT_PROVIDER else f"{provider.kind}-sandbox.yaml"
@@ -325,7 +325,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         with kit.run(config) as sandbox:
             _say(f"sandbox  {sandbox.url}\nreceiver {receiver.webhook_url}")
-            base["provider"]["base_url"] = sandbox.url
+            base["provider"]["base_url"] = getattr(sandbox, "base_url", sandbox.url)
             base["event_source"]["path"] = "receiver-events.sqlite"
             base["webhooks"]["endpoint_url"] = receiver.webhook_url
             base["ledger_path"] = "send-ledger.sqlite"
@@ -334,13 +334,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 "# Written by `runbook demo`: parameters/sandbox.yaml with this demo's ports.\n"
                 + yaml.safe_dump(base, sort_keys=False)
             )
+            params = parameters_from_dict(base)
             run = run_go_live(
                 params_path,
                 reports_root=Path(args.reports),
                 new_run=True,
                 extra_env={
-                    base["provider"]["client_secret_env"]: client_secret,
-                    base["webhooks"]["signing_secret_env"]: webhook_secret,
+                    provider.credential_env(params): client_secret,
+                    params.webhooks.signing_secret_env: webhook_secret,
                 },
             )
     build_index(Path(args.reports))

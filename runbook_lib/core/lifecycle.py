@@ -43,6 +43,8 @@ class LifecycleModel:
     inbound_events: frozenset[str] = frozenset()
     ordered_by: Literal["sequence", "rank"] = "sequence"
     first_event: str = ""  # the event every message starts with (its absence is flagged)
+    # The provider sends no queued webhook: its acceptance of the send is the queued state.
+    queued_on_acceptance: bool = False
 
     @property
     def outbound_events(self) -> tuple[str, ...]:

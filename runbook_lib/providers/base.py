@@ -23,6 +23,7 @@ What the protocol covers is what differs between the contracts the runbook serve
 from __future__ import annotations
 
 import importlib
+import secrets as _random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -142,6 +143,9 @@ class SandboxKit:
     control: Callable[..., Any]  # client for the sandbox's control plane, given its URL
     fault_profile: Any  # the fault profile type (from_dict validates a parameter file's section)
     app: Callable[..., Any]  # build the ASGI app (for `runbook sandbox`)
+    #: a fresh rehearsal credential for a demo or a test stack (``prefix`` marks where it is from),
+    #: in the format the sandbox accepts (Red Cloud: any string; SendAPI: ``sk_test_…``)
+    new_credential: Callable[[str], str] = lambda prefix: prefix + _random.token_hex(12)
 
 
 @runtime_checkable
@@ -157,6 +161,7 @@ class Provider(Protocol):
     identity_name: str  # what its identity call is called (see the class docstring)
     sender_label: str  # what a sending identity is called in report headers
     support_note: str  # what to quote to its support (the go-live's handoff step)
+    credential_name: str  # what its credential is called in messages ("client secret", "API key")
     audit_context_title: str  # the incident audit's context step
     signature: SignatureScheme  # how its webhooks are signed
     lifecycle: LifecycleModel  # its event types → the common states; ordered by sequence or rank
@@ -204,6 +209,12 @@ class Provider(Protocol):
 
     def sender_check_id(self, params: RunbookParameters) -> str:
         """The check whose failure blocks the controlled send (the sending identity's)."""
+        ...
+
+    def send_settings(self, params: RunbookParameters) -> Any:
+        """The controlled send's settings: ``enabled``, ``send_from`` (shown), ``to``,
+        ``allowlist``, ``max_sends``, ``expect``, ``lifecycle_timeout_seconds`` (Red Cloud: its
+        ``test_send`` section; SendAPI: its first declared channel's)."""
         ...
 
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
@@ -267,6 +278,7 @@ DEFAULT_PROVIDER = "redcloud"
 #: name → "module:attribute" of the provider object; imported on first use only.
 REGISTRY: dict[str, str] = {
     "redcloud": "runbook_lib.providers.redcloud.provider:PROVIDER",
+    "sendapi": "runbook_lib.providers.sendapi.provider:PROVIDER",
 }
 
 _LOADED: dict[str, Provider] = {}

@@ -61,6 +61,11 @@ class GoLiveRun(ProviderRun):
             details=dict(result.details),
         )
 
+    @property
+    def send_settings(self) -> Any:
+        """The controlled send's settings, as the provider reads them from the parameter file."""
+        return self.provider.send_settings(self.params)
+
     # -- identity and sender inventory (the provider's steps) -----------------------------------
     def identity(self) -> StepReport:
         """Who the credentials are (Red Cloud: whoami): client, environment, webhook."""
@@ -83,7 +88,7 @@ class GoLiveRun(ProviderRun):
         """One controlled send: allowlisted, capped, key in the ledger before the request."""
         step, step_title = "send", "Controlled test send"
         title = "Send accepted (202 QUEUED)"
-        if not self.params.test_send.enabled:
+        if not self.send_settings.enabled:
             return self._record(
                 step, step_title, [skip("send.accepted", title, "test_send.enabled is false")]
             )
@@ -98,7 +103,7 @@ class GoLiveRun(ProviderRun):
                     skip(
                         "send.accepted",
                         title,
-                        f"sending number {self.params.test_send.send_from} failed its check",
+                        f"sending number {self.send_settings.send_from} failed its check",
                     )
                 ],
             )
@@ -109,8 +114,8 @@ class GoLiveRun(ProviderRun):
             step="test-send-1",
             environment=self.params.environment,
             payload=self.provider.send_payload(self.params, self.run_id),
-            allowlist=self.params.test_send.allowlist,
-            max_sends=self.params.test_send.max_sends,
+            allowlist=self.send_settings.allowlist,
+            max_sends=self.send_settings.max_sends,
             show_phone=self.show_phone,
             window=self.window,
             run_started_at=self.ledger.run_started_at(self.run_id),
@@ -147,8 +152,8 @@ class GoLiveRun(ProviderRun):
                 step_title,
                 [skip(f"lifecycle.{s}", f"message.{s}", "no accepted send") for s in states],
             )
-        expect = self.params.test_send.expect
-        timeout = self.params.test_send.lifecycle_timeout_seconds
+        expect = self.send_settings.expect
+        timeout = self.send_settings.lifecycle_timeout_seconds
         message_id = self.sent.message_id
         model = self.provider.lifecycle
         self._progress(
@@ -191,8 +196,9 @@ class GoLiveRun(ProviderRun):
         self.recorder.note(messages=[self.sent.to_dict()])
         waited = round(time.monotonic() - started, 1)
         checks = lifecycle_checks(
-            lifecycle, expect, timeout, model.event_of, self.provider.identity_name
-        )
+            lifecycle, expect, timeout, model.event_of, self.provider.identity_name,
+            queued_on_acceptance=model.queued_on_acceptance,
+        )  # fmt: skip
         if prior:
             checks.append(prior_events_check(message_id, accepted, prior))
         return self._record(
@@ -241,7 +247,8 @@ class GoLiveRun(ProviderRun):
                 )
         except RunbookError:
             pass  # an unreadable store finds nothing: the check below says so
-        ok = by_id > 0 and by_ref > 0
+        # a provider without an external reference (SendAPI) is traced by its message id alone
+        ok = by_id > 0 and (by_ref > 0 or not self.sent.external_reference)
         check = Check(
             "support.trace",
             title,

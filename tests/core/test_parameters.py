@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from runbook_lib import ParameterError, load_parameters
 from runbook_lib.core.parameters import RunbookParameters, SettingsSection, secret_env_fields
 from runbook_lib.core.signing import generate_webhook_secret
+from runbook_lib.providers.base import provider_names
 from runbook_lib.security.leakguard import scan_and_redact
 from runbook_lib.security.secrets import REGISTRY
 
@@ -110,8 +111,11 @@ def test_an_unregistered_provider_kind_is_named_with_the_registered_ones(tmp_pat
     data["provider"]["kind"] = "bluecloud"
     with pytest.raises(ParameterError) as info:
         load_parameters(write(tmp_path, data))
-    assert "provider.kind: 'bluecloud' is not a registered provider (one of: redcloud)" in str(
-        info.value
+    registered = ", ".join(provider_names())  # redcloud, sendapi, ...
+    assert "redcloud" in registered
+    assert (
+        f"provider.kind: 'bluecloud' is not a registered provider (one of: {registered})"
+        in str(info.value)
     )
 
 

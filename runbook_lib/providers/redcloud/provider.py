@@ -29,6 +29,7 @@ class RedCloudProvider:
     audit_context_title = steps.AUDIT_CONTEXT_TITLE
     signature = STANDARD_WEBHOOKS
     lifecycle = LIFECYCLE
+    credential_name = "client secret"
     settings_model = None  # its parameters are the common sections (provider, numbers, test_send)
     drills = (
         "invalid_credentials",
@@ -75,6 +76,9 @@ class RedCloudProvider:
 
     def skipped_senders(self, reason: str) -> StepResult:
         return steps.skipped_senders(reason)
+
+    def send_settings(self, params: RunbookParameters) -> Any:
+        return params.test_send
 
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
         t = params.test_send
