@@ -31,7 +31,7 @@ from ...core.checks import Check
 from ...core.errors import RunbookError, SendPolicyError
 from ...security.secrets import REGISTRY, Secret, secret_from_env
 from .errors import CODE_NAMES
-from .runbook_client import RunbookClient
+from .runbook_client import RunbookClient, channel_payload
 from .sandbox.config import REVOKED_KEY, SMS_ONLY_KEY
 from .sandbox.control import SandboxControl
 
@@ -141,9 +141,14 @@ def _drill_idempotency_mismatch(ctx: DrillContext) -> Check:
         return skipped
     key = f"{ctx.key_prefix}-mismatch-{secrets.token_hex(4)}"
     client: RunbookClient = ctx.client
-    first = client.send_sms(to=ctx.to, message="drill body A", idempotency_key=key)
+    channel = ctx.settings.primary_channel()
+
+    def body(text: str) -> dict[str, Any]:
+        return channel_payload(ctx.settings, channel, ctx.to, text, "drill")
+
+    first = client.send(body("drill body A"), idempotency_key=key)
     try:
-        client.send_sms(to=ctx.to, message="drill body B", idempotency_key=key)
+        client.send(body("drill body B"), idempotency_key=key)
     except RunbookError as exc:
         ok = exc.status == 409 and bool(exc.remedy)
         return Check(check_id, title, "PASS" if ok else "FAIL",

@@ -18,7 +18,7 @@ from . import steps
 from .client import RetrySettings
 from .contract import LIFECYCLE, SENDAPI_SIGNATURE, event_from_envelope, probe_envelope
 from .keys import check_key_mode
-from .runbook_client import RunbookClient
+from .runbook_client import RunbookClient, channel_payload
 from .settings import SendApiSettings
 
 __all__ = ["PROVIDER", "SendApiProvider"]
@@ -118,13 +118,7 @@ class SendApiProvider:
         channel = s.primary_channel()
         to = getattr(s.test_send, channel)
         text = s.test_send.body.replace("{run_id}", run_id)
-        if channel == "sms":
-            return {"channel": "sms", "to": to, "message": text, "sender_id": s.sender_id}
-        if channel == "whatsapp":
-            return {"channel": "whatsapp", "session_id": s.whatsapp_session_id, "to": to,
-                    "type": "text", "text": {"body": text}}  # fmt: skip
-        return {"channel": "email", "to": to, "from": s.email_from,
-                "subject": f"SendAPI go-live test {run_id}", "text": text}  # fmt: skip
+        return channel_payload(s, channel, to, text, f"SendAPI go-live test {run_id}")
 
     def sender_check_id(self, params: RunbookParameters) -> str:
         return SENDER_CHECKS[params.settings.primary_channel()]

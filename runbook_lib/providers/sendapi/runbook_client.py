@@ -19,11 +19,23 @@ from .client import SendApiClient
 from .keys import KeyModeCheck
 from .resources import Usage
 
-__all__ = ["KeyProbe", "RunbookClient", "SEND_PATHS"]
+__all__ = ["KeyProbe", "RunbookClient", "SEND_PATHS", "channel_payload"]
 
 SEND_PATHS = {"sms": "sms/send", "whatsapp": "whatsapp/send", "email": "email/send"}
 #: what each channel's send answers when it is accepted (201 and this status)
 ACCEPTED_STATUS = {"sms": "queued", "whatsapp": "accepted", "email": "queued"}
+
+
+def channel_payload(settings: Any, channel: str, to: str, text: str, subject: str) -> dict[str, Any]:
+    """A send's body for ``channel`` (with the ``channel`` key :meth:`RunbookClient.send` routes by),
+    from the sending identity the parameter file declares (``SendApiSettings``)."""
+    if channel == "sms":
+        return {"channel": "sms", "to": to, "message": text, "sender_id": settings.sender_id}
+    if channel == "whatsapp":
+        return {"channel": "whatsapp", "session_id": settings.whatsapp_session_id, "to": to,
+                "type": "text", "text": {"body": text}}  # fmt: skip
+    return {"channel": "email", "to": to, "from": settings.email_from, "subject": subject,
+            "text": text}  # fmt: skip
 
 
 @dataclass(frozen=True)
