@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_PROVIDER",
     "REGISTRY",
     "ExportFormat",
+    "ExtraSend",
     "ProviderClient",
     "Provider",
     "SandboxKit",
@@ -123,6 +124,19 @@ class StepResult:
     tables: tuple[Any, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
     snapshot: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ExtraSend:
+    """One more controlled send of a go-live (SendAPI: one per declared channel after the first).
+
+    Its checks are ``send.accepted.<label>`` and ``lifecycle.<label>.final``; it is SKIPped
+    when ``sender_check`` failed.
+    """
+
+    label: str
+    payload: dict[str, Any]
+    sender_check: str
 
 
 @dataclass(frozen=True)
@@ -215,6 +229,10 @@ class Provider(Protocol):
         """The controlled send's settings: ``enabled``, ``send_from`` (shown), ``to``,
         ``allowlist``, ``max_sends``, ``expect``, ``lifecycle_timeout_seconds`` (Red Cloud: its
         ``test_send`` section; SendAPI: its first declared channel's)."""
+        ...
+
+    def extra_sends(self, params: RunbookParameters, run_id: str) -> list[ExtraSend]:
+        """Controlled sends after the first, each with its own checks (Red Cloud: none)."""
         ...
 
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ the release gate is :mod:`runbook_lib.core.gate`; the previous report is read wi
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ class GoLiveRun(ProviderRun):
         self.identity_resource: Any = None
         self.senders_resource: Any = None
         self.sent: SentMessage | None = None
+        self.extra_sent: list[tuple[str, SentMessage]] = []  # the provider's extra sends
 
     def _record_step(self, result: StepResult) -> StepReport:
         if result.snapshot is not None:
@@ -121,8 +123,61 @@ class GoLiveRun(ProviderRun):
             run_started_at=self.ledger.run_started_at(self.run_id),
         )
         self.sent = outcome.message
-        self.recorder.note(messages=[outcome.message.to_dict()])
-        return self._record(step, step_title, [outcome.check], details=outcome.details)
+        self._note_messages()
+        checks = [outcome.check, *self._extra_sends()]
+        return self._record(step, step_title, checks, details=outcome.details)
+
+    def _note_messages(self) -> None:
+        """The run's controlled sends in the summary: the first, then the provider's extra ones."""
+        sent = [self.sent] if self.sent is not None else []
+        self.recorder.note(messages=[m.to_dict() for m in sent + [m for _, m in self.extra_sent]])
+
+    def _extra_sends(self) -> list[Check]:
+        """The provider's further controlled sends (SendAPI: one per further channel)."""
+        checks = []
+        for extra in self.provider.extra_sends(self.params, self.run_id):
+            check_id, title = f"send.accepted.{extra.label}", f"{extra.label} send accepted"
+            if any(c.check_id == extra.sender_check and c.failed for c in self.recorder.checks):
+                checks.append(skip(check_id, title, f"{extra.sender_check} failed"))
+                continue
+            outcome = controlled_send(
+                self.client, self.ledger, run_id=self.run_id, step=f"test-send-{extra.label}",
+                environment=self.params.environment, payload=extra.payload,
+                allowlist=self.send_settings.allowlist, max_sends=self.send_settings.max_sends,
+                show_phone=self.show_phone, window=self.window,
+                run_started_at=self.ledger.run_started_at(self.run_id),
+            )  # fmt: skip
+            checks.append(replace(outcome.check, check_id=check_id, title=title))
+            if outcome.message.message_id:
+                self.extra_sent.append((extra.label, outcome.message))
+                self._note_messages()
+        return checks
+
+    def _extra_lifecycles(self, expect: str, timeout: float, poll_interval: float) -> list[Check]:
+        """Each extra send's final state, ordered by the provider's model."""
+        checks = []
+        model = self.provider.lifecycle
+        started = time.monotonic()
+        for label, message in self.extra_sent:
+            lifecycle: MessageLifecycle | None = None
+            while True:
+                events = self._read_events(message.message_id or "")
+                lifecycle = reconstruct(events, model).messages.get(message.message_id or "")
+                if lifecycle and reached(lifecycle, expect):
+                    break
+                if time.monotonic() - started >= timeout:
+                    break
+                self._sleep(poll_interval)
+            message.lifecycle = lifecycle
+            self._note_messages()
+            state = lifecycle.state if lifecycle else None
+            ok = state == expect.upper() or (expect in ("sent", "queued") and state is not None)
+            checks.append(Check(
+                f"lifecycle.{label}.final", f"{label} lifecycle reaches {expect}",
+                "PASS" if ok else "FAIL", f"{message.message_id}: final state {state}",
+                remedy=None if ok else "read its events in the report; quote the message id.",
+            ))  # fmt: skip
+        return checks
 
     def replay_proof(self) -> StepReport:
         """Send the same request with the same key: the provider must answer with the same messageId."""
@@ -135,7 +190,7 @@ class GoLiveRun(ProviderRun):
         check = prove_replay(
             self.client, self.ledger, run_id=self.run_id, message=self.sent, window=self.window
         )
-        self.recorder.note(messages=[self.sent.to_dict()])
+        self._note_messages()
         return self._record(step, step_title, [check])
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -193,7 +248,7 @@ class GoLiveRun(ProviderRun):
                 [Check(f"lifecycle.{s}", f"message.{s}", "FAIL", msg) for s in states],
             )
         self.sent.lifecycle = lifecycle
-        self.recorder.note(messages=[self.sent.to_dict()])
+        self._note_messages()
         waited = round(time.monotonic() - started, 1)
         checks = lifecycle_checks(
             lifecycle, expect, timeout, model.event_of, self.provider.identity_name,
@@ -201,6 +256,7 @@ class GoLiveRun(ProviderRun):
         )  # fmt: skip
         if prior:
             checks.append(prior_events_check(message_id, accepted, prior))
+        checks += self._extra_lifecycles(expect, timeout, poll_interval)
         return self._record(
             step,
             step_title,

@@ -80,6 +80,9 @@ class RedCloudProvider:
     def send_settings(self, params: RunbookParameters) -> Any:
         return params.test_send
 
+    def extra_sends(self, params: RunbookParameters, run_id: str) -> list[Any]:
+        return []  # one controlled send
+
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
         t = params.test_send
         return {

@@ -13,7 +13,7 @@ from typing import Any
 from ...core.events import WebhookEvent
 from ...core.parameters import RunbookParameters
 from ...security.secrets import secret_from_env
-from ..base import ExportFormat, SandboxKit, StepResult
+from ..base import ExportFormat, ExtraSend, SandboxKit, StepResult
 from . import steps
 from .client import RetrySettings
 from .contract import LIFECYCLE, SENDAPI_SIGNATURE, event_from_envelope, probe_envelope
@@ -119,6 +119,20 @@ class SendApiProvider:
         to = getattr(s.test_send, channel)
         text = s.test_send.body.replace("{run_id}", run_id)
         return channel_payload(s, channel, to, text, f"SendAPI go-live test {run_id}")
+
+    def extra_sends(self, params: RunbookParameters, run_id: str) -> list[ExtraSend]:
+        """One controlled send per declared channel after the first (which gets the send,
+        replay, lifecycle and support steps)."""
+        s: SendApiSettings = params.settings
+        if not s.test_send.enabled:
+            return []
+        text = s.test_send.body.replace("{run_id}", run_id)
+        return [
+            ExtraSend(channel, channel_payload(s, channel, getattr(s.test_send, channel), text,
+                                               f"SendAPI go-live test {run_id}"),
+                      SENDER_CHECKS[channel])
+            for channel in s.channels[1:]
+        ]  # fmt: skip
 
     def sender_check_id(self, params: RunbookParameters) -> str:
         return SENDER_CHECKS[params.settings.primary_channel()]

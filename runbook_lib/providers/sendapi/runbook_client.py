@@ -26,7 +26,9 @@ SEND_PATHS = {"sms": "sms/send", "whatsapp": "whatsapp/send", "email": "email/se
 ACCEPTED_STATUS = {"sms": "queued", "whatsapp": "accepted", "email": "queued"}
 
 
-def channel_payload(settings: Any, channel: str, to: str, text: str, subject: str) -> dict[str, Any]:
+def channel_payload(
+    settings: Any, channel: str, to: str, text: str, subject: str
+) -> dict[str, Any]:
     """A send's body for ``channel`` (with the ``channel`` key :meth:`RunbookClient.send` routes by),
     from the sending identity the parameter file declares (``SendApiSettings``)."""
     if channel == "sms":

@@ -41,6 +41,7 @@ def test_go_live_reaches_go_on_the_sandbox_for_sms_and_whatsapp(stack, tmp_path)
                      "account.rate_limit", "webhooks.endpoint", "webhooks.events", "sms.sender_id",
                      "whatsapp.session", "whatsapp.last_seen", "whatsapp.contact", "send.accepted",
                      "send.replay", "lifecycle.sent", "lifecycle.final", "support.trace",
+                     "send.accepted.whatsapp", "lifecycle.whatsapp.final",
                      "drill.invalid_key", "drill.revoked_key", "drill.scope_limited_key",
                      "drill.rate_limited", "drill.idempotency_mismatch", "drill.missing_key",
                      "drill.webhook_signature", "drill.endpoint_ack",
@@ -49,9 +50,12 @@ def test_go_live_reaches_go_on_the_sandbox_for_sms_and_whatsapp(stack, tmp_path)
     assert "sk_test_" in checks["key.mode"].summary and stack.client_secret not in str(
         run.summary.checks
     )
-    (message,) = run.summary.messages
-    assert message["messageId"].startswith("sms_")
-    assert message["lifecycle"]["state"] == "DELIVERED"
+    sms, whatsapp = run.summary.messages  # one controlled send per declared channel
+    assert sms["messageId"].startswith("sms_") and whatsapp["messageId"].startswith("msg_")
+    assert sms["lifecycle"]["state"] == whatsapp["lifecycle"]["state"] == "DELIVERED"
+    made = [(m["channel"], m.get("to")) for m in stack.sandbox.sandbox.state.messages.values()]
+    # the replay made no second message; the 409 drill's first body is the one other SMS
+    assert sorted(made) == [("sms", "+15005550101")] * 2 + [("whatsapp", "+15005550201")]
 
 
 def test_a_disconnected_session_exits_1_naming_the_check(stack, tmp_path):
