@@ -440,7 +440,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             "rehearsal credentials are open to whoever reaches that address."
         )
     _say(
-        f"{provider.title} sandbox on http://{args.host}:{args.port} (client_id {config.client_id}); "
+        f"{provider.title} sandbox on http://{args.host}:{args.port}"
+        + (f" (client_id {config.client_id})" if hasattr(config, "client_id") else "")
+        + "; "
         f"webhooks → {args.webhook_url or 'nowhere (set --webhook-url)'}. Ctrl-C stops it."
     )
     serve_forever(sandbox.app, host=args.host, port=args.port)

@@ -7,7 +7,7 @@ import yaml
 
 from runbook_lib import ParameterError, load_parameters
 from runbook_lib.providers.sendapi.settings import SendApiSettings
-from tests.stack import sample_parameters
+from tests.stack import ROOT, sample_parameters
 
 
 def write(tmp_path, **changes):
@@ -16,6 +16,12 @@ def write(tmp_path, **changes):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def test_the_production_example_loads():
+    params = load_parameters(ROOT / "parameters" / "sendapi-production.example.yaml")
+    assert params.settings.channels == ["sms", "whatsapp", "email"]
+    assert params.environment == "production" and not params.provider.sandbox
 
 
 def test_the_sample_file_loads_without_numbers_or_an_oauth_client(tmp_path):
