@@ -9,6 +9,7 @@
 | idempotency_mismatch | sandbox: one key, two different bodies               | 409 ``idempotency_key_mismatch``, no second message |
 | missing_key          | a POST without Idempotency-Key; a client without key | the library refuses both before any request |
 | endpoint_ack         | a burst of signed test events to the endpoint         | every one 2xx, p95 under 5 s; a duplicate acknowledged |
+| webhook_outage       | sandbox: an endpoint outage window, then a send      | its events arrive after the outage (retried), none lost |
 | session_disconnected | sandbox: the WhatsApp session is disconnected        | ``session.disconnected`` reaches the endpoint and is acknowledged |
 
 Each takes the runbook's drill context and returns one check; drills needing provider-side
@@ -29,7 +30,9 @@ import httpx
 
 from ...core.checks import Check
 from ...core.errors import RunbookError, SendPolicyError
+from ...core.lifecycle import reconstruct
 from ...security.secrets import REGISTRY, Secret, secret_from_env
+from .contract import LIFECYCLE
 from .errors import CODE_NAMES
 from .runbook_client import RunbookClient, channel_payload
 from .sandbox.config import REVOKED_KEY, SMS_ONLY_KEY
@@ -247,6 +250,42 @@ def _drill_session_disconnected(ctx: DrillContext) -> Check:
                  "alert on session.disconnected.")  # fmt: skip
 
 
+def _drill_webhook_outage(ctx: DrillContext) -> Check:
+    check_id, title = (
+        "drill.webhook_outage",
+        "Events sent during an endpoint outage arrive after it",
+    )
+    skipped = _sandbox_only(check_id, title, ctx)
+    if skipped:
+        return skipped
+    channel = ctx.settings.primary_channel()
+    payload = channel_payload(ctx.settings, channel, ctx.to, "drill: webhook outage", "drill")
+    with SandboxControl(ctx.sandbox_url) as control:
+        control.set_faults({"webhooks": {"outages": [{"start": 0, "seconds": ctx.outage_seconds}]}})
+        try:
+            sent = ctx.client.send(payload, idempotency_key=f"{ctx.key_prefix}-outage")
+            deadline, lifecycle = time.monotonic() + ctx.timeout, None
+            while time.monotonic() < deadline:
+                events = ctx.events_for(sent.message_id or "")
+                lifecycle = reconstruct(events, LIFECYCLE).messages.get(sent.message_id or "")
+                if lifecycle and lifecycle.is_terminal:
+                    break
+                ctx.sleep(0.2)
+            ids = {e.event_id for e in (lifecycle.events if lifecycle else ())}
+            refused = [d for d in control.deliveries()
+                       if d["eventId"] in ids and d["error"] and "outage" in d["error"]]  # fmt: skip
+        finally:
+            control.clear_faults()
+    ok = lifecycle is not None and lifecycle.is_terminal and bool(refused)
+    return Check(check_id, title, "PASS" if ok else "FAIL",
+                 f"{sent.message_id}: {len(refused)} delivery attempt(s) hit the "
+                 f"{ctx.outage_seconds:g} s outage; final state "
+                 f"{lifecycle.state if lifecycle else 'none'} after the retries",
+                 request_ids=(sent.request_id,) if sent.request_id else (),
+                 remedy=None if ok else "SendAPI retries unacknowledged events: the endpoint "
+                 "must accept them once it is back, and dedupe by event id.")  # fmt: skip
+
+
 DRILLS: dict[str, Callable[[DrillContext], Check]] = {
     "invalid_key": _drill_invalid_key,
     "revoked_key": _drill_revoked_key,
@@ -255,5 +294,6 @@ DRILLS: dict[str, Callable[[DrillContext], Check]] = {
     "idempotency_mismatch": _drill_idempotency_mismatch,
     "missing_key": _drill_missing_key,
     "endpoint_ack": _drill_endpoint_ack,
+    "webhook_outage": _drill_webhook_outage,
     "session_disconnected": _drill_session_disconnected,
 }

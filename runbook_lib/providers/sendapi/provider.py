@@ -54,7 +54,7 @@ class SendApiProvider:
     credential_name = "API key"
     settings_model = SendApiSettings
     drills = ("invalid_key", "revoked_key", "scope_limited_key", "rate_limited",
-              "idempotency_mismatch", "missing_key", "webhook_signature", "endpoint_ack",
+              "idempotency_mismatch", "missing_key", "webhook_signature", "endpoint_ack", "webhook_outage",
               "session_disconnected")  # fmt: skip
     support_note = (
         "Quote the message id (sms_/msg_/eml_) and the acceptance request id (req_) to SendAPI "

@@ -44,7 +44,7 @@ def test_go_live_reaches_go_on_the_sandbox_for_sms_and_whatsapp(stack, tmp_path)
                      "send.accepted.whatsapp", "lifecycle.whatsapp.final",
                      "drill.invalid_key", "drill.revoked_key", "drill.scope_limited_key",
                      "drill.rate_limited", "drill.idempotency_mismatch", "drill.missing_key",
-                     "drill.webhook_signature", "drill.endpoint_ack",
+                     "drill.webhook_signature", "drill.endpoint_ack", "drill.webhook_outage",
                      "drill.session_disconnected"):  # fmt: skip
         assert checks[check_id].status == "PASS", checks[check_id]
     assert "sk_test_" in checks["key.mode"].summary and stack.client_secret not in str(
@@ -54,8 +54,8 @@ def test_go_live_reaches_go_on_the_sandbox_for_sms_and_whatsapp(stack, tmp_path)
     assert sms["messageId"].startswith("sms_") and whatsapp["messageId"].startswith("msg_")
     assert sms["lifecycle"]["state"] == whatsapp["lifecycle"]["state"] == "DELIVERED"
     made = [(m["channel"], m.get("to")) for m in stack.sandbox.sandbox.state.messages.values()]
-    # the replay made no second message; the 409 drill's first body is the one other SMS
-    assert sorted(made) == [("sms", "+15005550101")] * 2 + [("whatsapp", "+15005550201")]
+    # the replay made no second message; the 409 and outage drills made the two other SMS
+    assert sorted(made) == [("sms", "+15005550101")] * 3 + [("whatsapp", "+15005550201")]
 
 
 def test_a_disconnected_session_exits_1_naming_the_check(stack, tmp_path):
