@@ -231,7 +231,8 @@ def _build(message_id: str, events: list[WebhookEvent], model: LifecycleModel) -
         sequence_gaps=gaps,
         regressions_refused=regressions,
         terminal_conflict="DELIVERED" in first_seen and "FAILED" in first_seen,
-        missing_queued="QUEUED" not in first_seen,
+        # a provider whose acceptance is the queued state sends no queued event to miss
+        missing_queued="QUEUED" not in first_seen and not model.queued_on_acceptance,
         failure_code=failure_code,
         failure_reason=failure_reason,
         journal=tuple(journal),

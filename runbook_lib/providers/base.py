@@ -176,6 +176,7 @@ class Provider(Protocol):
     sender_label: str  # what a sending identity is called in report headers
     support_note: str  # what to quote to its support (the go-live's handoff step)
     credential_name: str  # what its credential is called in messages ("client secret", "API key")
+    acceptance: tuple[int, str]  # how it answers an accepted send: (202, "QUEUED"), (201, "queued")
     audit_context_title: str  # the incident audit's context step
     signature: SignatureScheme  # how its webhooks are signed
     lifecycle: LifecycleModel  # its event types → the common states; ordered by sequence or rank

@@ -30,6 +30,7 @@ class RedCloudProvider:
     signature = STANDARD_WEBHOOKS
     lifecycle = LIFECYCLE
     credential_name = "client secret"
+    acceptance = (202, "QUEUED")
     settings_model = None  # its parameters are the common sections (provider, numbers, test_send)
     drills = (
         "invalid_credentials",

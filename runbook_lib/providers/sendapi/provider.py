@@ -52,6 +52,7 @@ class SendApiProvider:
     signature = SENDAPI_SIGNATURE
     lifecycle = LIFECYCLE
     credential_name = "API key"
+    acceptance = (201, "queued")  # WhatsApp answers status "accepted"
     settings_model = SendApiSettings
     drills = ("invalid_key", "revoked_key", "scope_limited_key", "rate_limited",
               "idempotency_mismatch", "missing_key", "webhook_signature", "endpoint_ack", "webhook_outage",

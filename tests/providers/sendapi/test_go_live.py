@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from runbook_lib.cli import run_go_live
+from runbook_lib.cli import run_go_live, run_read_only
 from runbook_lib.providers.sendapi.sandbox.config import VERIFIED_DOMAIN, domain_records
 from tests.stack import running_stack, sample_parameters
 
@@ -119,3 +119,20 @@ def test_records_missing_from_dns_fail_with_the_record_to_publish(stack, tmp_pat
     assert spf.status == "FAIL" and "v=spf1 include:spf.sendapi.co ~all" in (
         f"{spf.summary} {spf.remedy}"
     )
+
+
+def test_trace_follows_a_sendapi_send_from_its_201_to_delivered(stack, tmp_path, monkeypatch):
+    params = stack.params(sendapi=settings(channels=["sms"]), drills={"enabled": False})
+    go = run_go_live(params, reports_root=tmp_path / "r", extra_env=stack.env)
+    assert by_id(go)["lifecycle.final"].status == "PASS"  # (NO-GO: its drills were off)
+    for key, value in stack.env.items():
+        monkeypatch.setenv(key, value)
+    run = run_read_only(
+        "trace", params, reports_root=tmp_path / "r",
+        notebook_parameters={"message_id": go.summary.messages[0]["messageId"],
+                             "external_reference": ""},
+    )  # fmt: skip
+    checks = by_id(run)
+    assert run.exit_code == 0 and checks["trace.acceptance"].title == "Acceptance (201 queued)"
+    assert checks["trace.outcome"].summary == "delivered (sms.delivered applied)"
+    assert checks["trace.anomalies"].status == "PASS", checks["trace.anomalies"]
