@@ -339,6 +339,7 @@ def prove_replay(
     run_id: str,
     message: SentMessage,
     window: ReplayWindow = ReplayWindow(),
+    provider_title: str = "the provider's",
 ) -> Check:
     """Repeat the ledger's request with its key; the same messageId must come back.
 
@@ -390,7 +391,8 @@ def prove_replay(
             "the provider may have sent a second message",
             evidence=evidence,
             request_ids=result.request_ids,
-            remedy="raise with Red Cloud support quoting both requestIds: idempotency is not honoured.",
+            remedy=f"raise with {provider_title} support quoting both requestIds: idempotency is not "
+            "honoured.",
         )
     note = "" if result.replayed else " (no Idempotent-Replayed header)"
     return Check(

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from ..core.events import WebhookEvent
     from ..core.lifecycle import LifecycleModel
     from ..core.parameters import RunbookParameters
+    from ..core.sends import Acceptance
+    from ..security.secrets import Secret
 
 __all__ = [
     "DEFAULT_PROVIDER",
@@ -104,11 +106,23 @@ class SignatureScheme(Protocol):
 class ProviderClient(Protocol):
     """What every provider's client offers the runbooks (the rest is the provider's own)."""
 
-    request_log: list[Any]
+    request_log: list[Any]  # one record per HTTP exchange (status, request id, idempotency key)
 
-    def acquire_token(self) -> Any: ...
+    def acquire_token(self) -> Any:
+        """Authenticate now (the go-live's token step); returns what the report may show."""
+        ...
 
-    def server_clock(self) -> float | None: ...
+    def server_clock(self) -> float | None:
+        """The provider's clock (epoch seconds), for the preflight's skew check."""
+        ...
+
+    def send(self, payload: dict[str, Any], *, idempotency_key: str) -> Acceptance:
+        """The controlled send (every retry reuses ``idempotency_key``)."""
+        ...
+
+    def with_credential(self, secret: Secret) -> ProviderClient:
+        """The same client with another credential (the invalid-credentials drill)."""
+        ...
 
     def close(self) -> None: ...
 

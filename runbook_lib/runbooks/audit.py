@@ -463,7 +463,9 @@ class AuditRun(RecordedRun):
         self._record("domain", "Failure domain", [Check(
             "audit.domain", "Failure domain", "PASS" if verdict.healthy else "FAIL",
             verdict.domain if verdict.healthy else f"{verdict.domain}: " + "; ".join(verdict.evidence),
-            remedy=None if verdict.healthy else _REMEDY[verdict.domain],
+            remedy=None
+            if verdict.healthy
+            else _REMEDY[verdict.domain].format(provider=self.provider.title),
         )])  # fmt: skip
         return verdict
 
@@ -500,9 +502,9 @@ class AuditRun(RecordedRun):
 
 _REMEDY = {
     "auth": "check the client secret in the secret store and the token URL; rotate if revoked.",
-    "provider": "check Red Cloud's status page and open a ticket with the requestIds; sends retry with the same keys.",
+    "provider": "check {provider}'s status page and open a ticket with the requestIds; sends retry with the same keys.",
     "integration": "the receiver rejects deliveries: check its signing secret (rotation?) and clock; "
-    "fix, then ask Red Cloud to resend (events are retried with the same webhook-id).",
+    "fix, then ask {provider} to resend (events are retried with the same webhook-id).",
     "webhook delivery": "the endpoint is unreachable or failing: check DNS, TLS, the load balancer and 5xx logs.",
     "queue backlog": "messages wait in the provider's queue: open a ticket with the stuck messageIds.",
 }

@@ -188,8 +188,9 @@ class GoLiveRun(ProviderRun):
                 step, step_title, [skip("send.replay", title, "no accepted send to replay")]
             )
         check = prove_replay(
-            self.client, self.ledger, run_id=self.run_id, message=self.sent, window=self.window
-        )
+            self.client, self.ledger, run_id=self.run_id, message=self.sent, window=self.window,
+            provider_title=self.provider.title,
+        )  # fmt: skip
         self._note_messages()
         return self._record(step, step_title, [check])
 
