@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .core.errors import ConfigurationError, RunbookError
-from .core.parameters import RunbookParameters, load_parameters
+from .core.parameters import RunbookParameters, load_parameters, parameters_from_dict
 from .providers.base import DEFAULT_PROVIDER, get_provider, provider_names
 from .reporting.execute import (
     EXIT_BAD_INPUT,
@@ -54,11 +54,9 @@ def _err(text: str) -> None:
 # -- go-live ----------------------------------------------------------------------------------
 def _validate_for_run(params_path: Path) -> RunbookParameters:
     """Everything that can be checked before the notebook starts: the file and the secret's env."""
-    from .providers.base import get_provider
-
     params = load_parameters(params_path)
     provider = get_provider(params.provider.kind)
-    secret_from_env(provider.credential_env(params), purpose=f"{provider.title} credential")
+    secret_from_env(provider.credential_env(params), purpose=provider.credential_name)
     return params
 
 
@@ -300,7 +298,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sandbox + receiver on free loopback ports, go-live against them, then stop both."""
-    import secrets as random
 
     from .receiver import run_receiver
 
@@ -310,7 +307,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     for stale in state.glob("*.sqlite*"):
         stale.unlink()
-    client_secret = kit.credential_for("sbx-demo-" + random.token_urlsafe(18))
+    client_secret = kit.new_credential("sbx-demo-")
     webhook_secret = provider.signature.generate_secret()
     sample = (
         "sandbox.yaml" if provider.kind == DEFAULT_PROVIDER else f"{provider.kind}-sandbox.yaml"
@@ -328,7 +325,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         with kit.run(config) as sandbox:
             _say(f"sandbox  {sandbox.url}\nreceiver {receiver.webhook_url}")
-            base["provider"]["base_url"] = sandbox.url
+            base["provider"]["base_url"] = getattr(sandbox, "base_url", sandbox.url)
             base["event_source"]["path"] = "receiver-events.sqlite"
             base["webhooks"]["endpoint_url"] = receiver.webhook_url
             section = base.get(provider.kind)  # a provider's own section may name its endpoint
@@ -340,13 +337,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"# Written by `runbook demo`: parameters/{sample} with this demo's ports.\n"
                 + yaml.safe_dump(base, sort_keys=False)
             )
+            params = parameters_from_dict(base)
             run = run_go_live(
                 params_path,
                 reports_root=Path(args.reports),
                 new_run=True,
                 extra_env={
-                    provider.credential_env(load_parameters(params_path)): client_secret,
-                    base["webhooks"]["signing_secret_env"]: webhook_secret,
+                    provider.credential_env(params): client_secret,
+                    params.webhooks.signing_secret_env: webhook_secret,
                 },
             )
     build_index(Path(args.reports))
@@ -445,7 +443,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             "rehearsal credentials are open to whoever reaches that address."
         )
     _say(
-        f"{provider.title} sandbox on http://{args.host}:{args.port} (client_id {config.client_id}); "
+        f"{provider.title} sandbox on http://{args.host}:{args.port}"
+        + (f" (client_id {config.client_id})" if hasattr(config, "client_id") else "")
+        + "; "
         f"webhooks → {args.webhook_url or 'nowhere (set --webhook-url)'}. Ctrl-C stops it."
     )
     serve_forever(sandbox.app, host=args.host, port=args.port)

@@ -112,7 +112,7 @@ def test_an_unregistered_provider_kind_is_named_with_the_registered_ones(tmp_pat
     with pytest.raises(ParameterError) as info:
         load_parameters(write(tmp_path, data))
     registered = ", ".join(provider_names())  # every registered provider, sorted
-    assert {"redcloud", "onyx"} <= set(provider_names())
+    assert {"redcloud", "onyx", "sendapi"} <= set(provider_names())
     assert f"provider.kind: 'bluecloud' is not a registered provider (one of: {registered})" in str(
         info.value
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets as _random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 from ...core.events import WebhookEvent
 from ...core.parameters import RunbookParameters
 from ...core.signing import STANDARD_WEBHOOKS
-from ..base import ExportFormat, SandboxKit, StepResult
+from ..base import ExportFormat, ExtraSend, SandboxKit, StepResult
 from . import steps
 from .client import OnyxClient, build_onyx_client
 from .contract import LIFECYCLE, event_from_envelope, probe_envelope
@@ -35,6 +36,8 @@ class OnyxProvider:
     signature = STANDARD_WEBHOOKS
     lifecycle = LIFECYCLE
     settings_model = OnyxSettings
+    credential_name = "partner credential"
+    acceptance = (202, "accepted")
     drills = (
         "revoked_credential",
         "wrong_environment_key",
@@ -105,6 +108,12 @@ class OnyxProvider:
 
         return (audit_step(run),)
 
+    def send_settings(self, params: RunbookParameters) -> None:
+        return None  # the controlled send is golive_steps' messaging step (Onyx's order)
+
+    def extra_sends(self, params: RunbookParameters, run_id: str) -> list[ExtraSend]:
+        return []
+
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
         s: OnyxSettings = params.settings
         return {"appId": s.app_id, "subject": s.test_subject, "threadId": s.thread_id,
@@ -168,7 +177,7 @@ class OnyxProvider:
         return SandboxKit(
             config=sandbox_config, run=run_sandbox, control=OnyxSandboxControl,
             fault_profile=OnyxFaultProfile, app=sandbox_app,
-            credential_for=lambda fresh: "onyx_sk_test_" + fresh.replace("-", "_"),
+            new_credential=lambda prefix: "onyx_sk_test_" + prefix.replace("-", "_") + _random.token_hex(12),
         )  # fmt: skip
 
 

@@ -1,9 +1,10 @@
-"""SendAPI (SMS, WhatsApp sessions, email): the provider's pieces that stand without the seam.
+"""SendAPI (SMS, WhatsApp sessions, email) behind the provider seam (``provider.py``).
 
-Wire contract: ``shared/contracts/sendapi-v1.md``. Built self-contained for issue 13 while the
-provider seam (issue 12: ``providers/base.py``, the registry, the common lifecycle model) is
-built in parallel; nothing here imports Red Cloud's client, and nothing outside this folder
-imports it yet.
+Wire contract: ``shared/contracts/sendapi-v1.md``. ``provider.py`` is the registry's object;
+``settings.py`` the parameter file's ``sendapi:`` section; ``contract.py`` the event → state
+mapping, envelopes and the signature scheme; ``steps.py`` the go-live checks; ``drills.py`` the
+drills; ``runbook_client.py`` the client as the runbook's ``ProviderClient``; ``readiness.yaml``
+the release gate. The pieces below were written before the seam and are used as they are.
 
 What exists
 -----------
@@ -30,9 +31,9 @@ What exists
                 destination are tabled in ``sandbox.config``.
 
 Every check-like result is a frozen dataclass with ``status`` (PASS/WARN/FAIL), a summary, a
-remedy and ``to_dict()``; none renders HTML yet (the seam's ``Check`` will).
+remedy and ``to_dict()``; ``steps.py`` turns each into the seam's ``Check``.
 
-What the go-live integration needs (result → check)
+How the go-live uses them (result → check; the design notes of the standalone pieces)
 ---------------------------------------------------
 - **key**: ``check_key_mode(secret, params.environment)`` → ``KeyModeCheck`` as is; then
   ``client.usage()`` is the key probe: 200 → PASS, ``AuthError`` 4010–4013 → FAIL with its fix.
@@ -70,6 +71,6 @@ What the go-live integration needs (result → check)
 
 Known gaps: the contract's webhook retries (30 s … 24 h) outlive the receiver's 5-minute
 freshness window for the same signed body — a late retry is refused as stale, by design of the
-contract; ``sandbox.faults`` reuses Red Cloud's fault kinds from ``runbook_lib.sandbox.faults``,
-which should move to a provider-neutral place with the seam.
+contract; the fault kinds are ``core.sandbox_kit``'s, shared with Red Cloud's sandbox. The per-session
+WhatsApp caps are not enforced by the client.
 """

@@ -136,6 +136,7 @@ class SendApiClient:
         self._sleep = sleep
         self._clock = clock
         self.request_log: list[Exchange] = []
+        self.last_date: str | None = None  # the last Date header (the runbook's clock check)
         self._http = httpx.Client(
             base_url=self.base_url + "/",
             auth=self.auth,
@@ -317,6 +318,7 @@ class SendApiClient:
                 self._sleep(self.retry.backoff(attempt))
                 continue
             self.limiter.observe(response.headers)
+            self.last_date = response.headers.get("date") or self.last_date
             rid = response.headers.get("x-request-id")
             replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
             self.request_log.append(

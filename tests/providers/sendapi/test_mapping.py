@@ -160,3 +160,23 @@ def test_stale_session_events_are_rejected_too():
             "data": {"session_id": "sess_1", "status": "disconnected"}}  # fmt: skip
     book = fold_events([late], now=(T0 + timedelta(seconds=301)).timestamp())
     assert book.stale == 1 and "sess_1" not in book.sessions
+
+
+def test_behind_the_seam_events_order_by_rank_and_no_queued_event_is_missed():
+    """The common engine with SendAPI's model: acceptance is the queued state, never flagged."""
+    from runbook_lib.core.lifecycle import reconstruct
+    from runbook_lib.providers.base import get_provider
+
+    provider = get_provider("sendapi")
+
+    def event(n: int, event_type: str) -> object:
+        envelope = provider.probe_envelope(event_type, event_id=f"evt_{n}", message_id="sms_1",
+                                           now="2026-12-01T00:00:00Z")  # fmt: skip
+        return provider.event_from_envelope(envelope, arrival=n)
+
+    events = [event(1, "sms.delivered"), event(2, "sms.sent"), event(1, "sms.delivered")]
+    lifecycle = reconstruct(events, provider.lifecycle).messages["sms_1"]
+    assert lifecycle.state == "DELIVERED"  # the late sms.sent never moves it back
+    assert lifecycle.duplicate_deliveries == 1  # evt_1 twice: a retry, counted once
+    assert lifecycle.seen("SENT") and not lifecycle.missing_queued
+    assert not any("event received" in flag for flag in lifecycle.flags())
