@@ -21,8 +21,8 @@ MESSAGES = 1_600_000
 
 def main() -> None:
     from runbook_lib.cli import run_read_only
-    from runbook_lib.lifecycle_table import audit_lifecycles
-    from runbook_lib.sandbox.synthetic import synthetic_events
+    from runbook_lib.core.lifecycle_table import audit_lifecycles
+    from runbook_lib.providers.redcloud.sandbox.synthetic import synthetic_events
     from runbook_lib.sources import ParquetSource
     from tests.stack import running_stack
 

@@ -19,13 +19,13 @@ ROUNDS = 3
 def _empty_notebook_seconds(folder: Path) -> float:
     import papermill
 
-    from runbook_lib.reports import _PrivateKernels
+    from runbook_lib.reporting.kernels import PrivateKernels
 
     source = folder / "empty.ipynb"
     cell = nbformat.v4.new_code_cell("x = 1")
     cell.metadata["tags"] = ["parameters"]
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), source)
-    kernels = _PrivateKernels()  # the same kernel manager and socket folder a report uses
+    kernels = PrivateKernels()  # the same kernel manager and socket folder a report uses
     started = time.perf_counter()
     try:
         papermill.execute_notebook(

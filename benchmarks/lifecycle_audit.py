@@ -174,7 +174,7 @@ def pandas_audit(path: Path, cutoff):  # noqa: ANN001, ANN201 - benchmark helper
 
 
 def _engine_audit(path: Path, cutoff):  # noqa: ANN001, ANN201 - benchmark helper
-    from runbook_lib.lifecycle_table import audit_lifecycles
+    from runbook_lib.core.lifecycle_table import audit_lifecycles
     from runbook_lib.sources import ParquetSource
 
     table = audit_lifecycles(ParquetSource(path).scan(), as_of=cutoff, stuck_after=timedelta(0))
@@ -219,7 +219,7 @@ def _measure(name: str, path: Path, cutoff_iso: str) -> dict:
 
 
 def _write_window(messages: int, folder: Path) -> tuple[Path, str, int]:
-    from runbook_lib.sandbox.synthetic import synthetic_events
+    from runbook_lib.providers.redcloud.sandbox.synthetic import synthetic_events
 
     window = synthetic_events(messages)
     path = folder / f"events-{messages}.parquet"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from runbook_lib.serving import free_port
-from runbook_lib.signing import generate_webhook_secret, signed_headers
+from runbook_lib.core.serving import free_port
+from runbook_lib.core.signing import generate_webhook_secret, signed_headers
 
 EVENTS = 4000
 CONCURRENCY = 64

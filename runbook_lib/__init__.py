@@ -1,16 +1,18 @@
-"""Red Cloud runbook library: the logic behind the go-live, trace and audit notebooks.
+"""Runbook library: the logic behind the go-live, drills, trace and audit notebooks.
 
-Notebooks and users import from here (and from ``runbook_lib.sandbox`` for the rehearsal
-provider). Everything else is an implementation detail.
+Notebooks and users import from here. The layout says the architecture: ``core`` (checks, the
+lifecycle model, ledger, sends, gate, errors, parameters), ``providers`` (the protocol and one
+folder per provider; Red Cloud is the default), ``sources`` (the only way webhook events are
+read), ``runbooks`` (go-live, drills, probe, trace, audit), ``reporting`` (papermill, the typed
+summary, HTML, plots, index), ``security`` (secrets, leak guard, privacy) and ``receiver``.
+A provider's own types (Red Cloud's client, its auth) come through the registry, not an import.
 """
 
 from __future__ import annotations
 
-from .allocator import prefer_prompt_release as _prefer_prompt_release
-from .auth import ClientCredentialsAuth, TokenInfo
-from .checks import Check, StepReport, Verdict
-from .client import ApiResult, NumbersListing, RedCloudClient, RequestRecord
-from .errors import (
+from .core.allocator import prefer_prompt_release as _prefer_prompt_release
+from .core.checks import Check, StepReport, Verdict
+from .core.errors import (
     AuthError,
     ConfigurationError,
     EventSourceError,
@@ -25,14 +27,15 @@ from .errors import (
     TokenRejectedError,
     WebhookVerificationError,
 )
-from .events import WebhookEvent, event_from_envelope
-from .golive import GoLiveRun
-from .ledger import SendLedger
-from .lifecycle import LifecycleSet, MessageLifecycle, reconstruct
-from .parameters import RunbookParameters, load_parameters
-from .retry import RetryPolicy
-from .secrets import Secret, secret_from_env
-from .signing import sign_webhook, signed_headers, verify_webhook
+from .core.events import WebhookEvent
+from .core.ledger import SendLedger
+from .core.lifecycle import LifecycleSet, MessageLifecycle, reconstruct
+from .core.parameters import RunbookParameters, load_parameters
+from .core.retry import RetryPolicy
+from .core.signing import sign_webhook, signed_headers, verify_webhook
+from .runbooks.go_live import GoLiveRun
+from .runbooks.provider_run import DrillsRun
+from .security.secrets import Secret, secret_from_env
 
 # Nothing above loads polars (the audit and the sources load it on first use), so its allocator
 # still reads this setting when they do.
@@ -45,6 +48,7 @@ __all__ = [
     "Check",
     "ClientCredentialsAuth",
     "ConfigurationError",
+    "DrillsRun",
     "EventSourceError",
     "GoLiveRun",
     "InvalidClientError",
@@ -82,7 +86,12 @@ __all__ = [
 
 # The trace and the audit bring polars and numpy; they load on first use, so `runbook go-live`
 # and the sandbox start without them.
-_LAZY = {"AuditRun": ".audit", "TraceRun": ".trace"}
+_LAZY = {"AuditRun": ".runbooks.audit", "TraceRun": ".runbooks.trace"}
+# The default provider's public types, resolved through the registry (``Provider.public``).
+_FROM_PROVIDER = frozenset(
+    {"ApiResult", "ClientCredentialsAuth", "NumbersListing", "RedCloudClient", "RequestRecord",
+     "TokenInfo", "event_from_envelope"}
+)  # fmt: skip
 
 
 def __getattr__(name: str) -> object:
@@ -90,8 +99,12 @@ def __getattr__(name: str) -> object:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if name in _FROM_PROVIDER:
+        from .providers.base import get_provider
+
+        return get_provider().public()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, *_FROM_PROVIDER})

@@ -17,18 +17,19 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigurationError, RunbookError
-from .leakguard import redacted_console
-from .parameters import RunbookParameters, load_parameters
-from .reports import (
+from .core.errors import ConfigurationError, RunbookError
+from .core.parameters import RunbookParameters, load_parameters
+from .providers.base import DEFAULT_PROVIDER, get_provider, provider_names
+from .reporting.execute import (
     EXIT_BAD_INPUT,
     NotebookRun,
     execute_report,
     new_report_dir,
     write_config_error_report,
 )
-from .reports_index import build_index
-from .secrets import secret_from_env
+from .reporting.index import build_index
+from .security.leakguard import redacted_console
+from .security.secrets import secret_from_env
 
 __all__ = ["main"]
 
@@ -60,14 +61,15 @@ def _validate_for_run(params_path: Path) -> RunbookParameters:
 
 def _print_run(run: NotebookRun) -> None:
     s = run.summary
+    counts = s.counts
     _say(
-        f"{s['kind']} {s['environment']}: {s['outcome']} ({s['counts']['PASS']} pass, "
-        f"{s['counts']['FAIL']} fail, {s['counts']['WARN']} warn, {s['counts']['SKIP']} skip)"
+        f"{s.kind} {s.environment}: {s.outcome} ({counts['PASS']} pass, "
+        f"{counts['FAIL']} fail, {counts['WARN']} warn, {counts['SKIP']} skip)"
     )
-    for check in s["checks"]:
-        if check["status"] == "FAIL":
-            _say(f"  FAIL {check['title']}: {check['summary']}")
-    gate = s.get("gate")
+    for check in s.checks:
+        if check.status == "FAIL":
+            _say(f"  FAIL {check.title}: {check.summary}")
+    gate = s.gate
     if gate:
         rehearsal = len(gate.get("rehearsalAttestations") or [])
         _say(
@@ -76,13 +78,13 @@ def _print_run(run: NotebookRun) -> None:
         )
         for item in gate.get("blockingUnmet") or []:
             _say(f"  TODO {item['id']}: {item['todo']}")
-    if s.get("failedCell"):
-        f = s["failedCell"]
+    if s.failed_cell:
+        f = s.failed_cell
         _say(
             f"  notebook stopped in cell {f['cellIndex']} ({f.get('section')}): {f['error']}: {f['message']}"
         )
-    if s.get("error"):
-        _say(f"  {s['error']}")
+    if s.error:
+        _say(f"  {s.error}")
     _say(f"report: {run.report_dir}")
 
 
@@ -108,8 +110,8 @@ def run_go_live(
     The environment's lock (``state/<env>.golive.lock``) is held for the whole run, go-live and
     drills alike, and released when it ends, also on error.
     """
-    from .ledger import SendLedger
-    from .locks import LOCK_NOTE_ENV, EnvironmentLock, lock_path_for
+    from .core.ledger import SendLedger
+    from .core.locks import LOCK_NOTE_ENV, EnvironmentLock, lock_path_for
 
     environment = "unknown"
     try:
@@ -153,7 +155,7 @@ def _choose_run_id(
     ledger: Any, params: RunbookParameters, kind: str, *, run_id: str | None, new_run: bool
 ) -> str:
     """The given id, else the unfinished run of this environment (resumed), else a new id."""
-    from .ledger import new_run_id
+    from .core.ledger import new_run_id
 
     if run_id or new_run:
         return run_id or new_run_id()
@@ -212,7 +214,7 @@ def _finish(run: NotebookRun, args: argparse.Namespace, command: str) -> int:
     """Refresh the reports index, print the outcome; the run's exit code."""
     build_index(Path(args.reports))
     if run.exit_code == EXIT_BAD_INPUT:
-        _err(f"runbook {command}: {run.summary['error']}")
+        _err(f"runbook {command}: {run.summary.error}")
         _say(f"report: {run.report_dir}")
         return run.exit_code
     _print_run(run)
@@ -247,7 +249,7 @@ def run_read_only(
         params = load_parameters(params_path)
         environment = params.environment
         if kind == "audit":
-            from .audit import parse_window
+            from .runbooks.audit import parse_window
 
             parse_window(
                 notebook_parameters.get("since", ""),
@@ -286,7 +288,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             "window_to": args.to or "",
         },
     )
-    domain = (run.summary.get("failureDomain") or {}).get("domain")
+    domain = (run.summary.failure_domain or {}).get("domain")
     if domain:
         _say(f"failure domain: {domain}")
     return _finish(run, args, args.command)
@@ -298,27 +300,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import secrets as random
 
     from .receiver import run_receiver
-    from .sandbox import SandboxConfig, run_sandbox
-    from .signing import generate_webhook_secret
 
+    provider = get_provider(args.provider)
+    kit = provider.sandbox()
     state = Path(args.state) / "demo"
     state.mkdir(parents=True, exist_ok=True)
     for stale in state.glob("*.sqlite*"):
         stale.unlink()
     client_secret = "sbx-demo-" + random.token_urlsafe(18)
-    webhook_secret = generate_webhook_secret()
-    base = yaml.safe_load((PROJECT_ROOT / "parameters" / "sandbox.yaml").read_text())
+    webhook_secret = provider.signature.generate_secret()
+    sample = (
+        "sandbox.yaml" if provider.kind == DEFAULT_PROVIDER else f"{provider.kind}-sandbox.yaml"
+    )
+    base = yaml.safe_load((PROJECT_ROOT / "parameters" / sample).read_text())
     with run_receiver(
-        db_path=state / "receiver-events.sqlite", secrets=[webhook_secret]
+        db_path=state / "receiver-events.sqlite", secrets=[webhook_secret], provider=provider
     ) as receiver:
-        config = SandboxConfig(
+        config = kit.config(
             client_secret=client_secret,
             webhook_url=receiver.webhook_url,
             webhook_secret=webhook_secret,
             lifecycle_delay=args.lifecycle_delay,
             webhook_retry_schedule=(0.5, 1.0, 2.0, 5.0),
         )
-        with run_sandbox(config) as sandbox:
+        with kit.run(config) as sandbox:
             _say(f"sandbox  {sandbox.url}\nreceiver {receiver.webhook_url}")
             base["provider"]["base_url"] = sandbox.url
             base["event_source"]["path"] = "receiver-events.sqlite"
@@ -344,13 +349,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from .probe import StoreReader, run_probe
+    from .runbooks.probe import StoreReader, run_probe
 
     secret = secret_from_env(args.secret_env, purpose="webhook signing secret")
     reader = StoreReader(Path(args.event_store)) if args.event_store else None
     result = run_probe(
-        args.url, secret.reveal().split()[-1], reader=reader, burst=args.burst, progress=_say
-    )
+        args.url, secret.reveal().split()[-1], reader=reader, burst=args.burst, progress=_say,
+        provider=get_provider(args.provider),
+    )  # fmt: skip
     for check in result.checks:
         _say(f"  {check.status:<4} {check.title}: {check.summary}")
         if check.status == "FAIL" and check.remedy:
@@ -380,15 +386,14 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
 def _faults_call(args: argparse.Namespace) -> Any:
     """Show, set or clear the faults; a bad profile is refused before any request."""
-    from .sandbox import FaultProfile, SandboxControl
-
-    with SandboxControl(args.url) as control:
+    kit = get_provider(args.provider).sandbox()
+    with kit.control(args.url) as control:
         if args.clear:
             return control.clear_faults()
         if args.profile:
             try:
                 data = yaml.safe_load(Path(args.profile).read_text())
-                FaultProfile.from_dict(data)
+                kit.fault_profile.from_dict(data)
             except (OSError, yaml.YAMLError, ValueError) as exc:
                 raise ConfigurationError(
                     f"fault profile {args.profile}: {exc}",
@@ -406,9 +411,10 @@ def cmd_reports(args: argparse.Namespace) -> int:
 
 # -- servers ----------------------------------------------------------------------------------
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import Sandbox, SandboxConfig
-    from .serving import is_loopback, serve_forever
+    from .core.serving import is_loopback, serve_forever
 
+    provider = get_provider(args.provider)
+    kit = provider.sandbox()
     remote = not is_loopback(args.host)
     if remote and not args.allow_remote:
         raise ConfigurationError(
@@ -423,17 +429,17 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         kwargs["client_secret"] = os.environ[args.client_secret_env]
     if os.environ.get(args.webhook_secret_env):
         kwargs["webhook_secret"] = os.environ[args.webhook_secret_env]
-    config = SandboxConfig(
+    config = kit.config(
         webhook_url=args.webhook_url, lifecycle_delay=args.lifecycle_delay, **kwargs
     )
-    sandbox = Sandbox(config)
+    sandbox = kit.app(config)
     if remote:
         _say(
             f"Note: --allow-remote: the sandbox listens on {args.host}; its control plane and "
             "rehearsal credentials are open to whoever reaches that address."
         )
     _say(
-        f"Red Cloud sandbox on http://{args.host}:{args.port} (client_id {config.client_id}); "
+        f"{provider.title} sandbox on http://{args.host}:{args.port} (client_id {config.client_id}); "
         f"webhooks → {args.webhook_url or 'nowhere (set --webhook-url)'}. Ctrl-C stops it."
     )
     serve_forever(sandbox.app, host=args.host, port=args.port)
@@ -441,8 +447,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_receiver(args: argparse.Namespace) -> int:
+    from .core.serving import is_loopback, serve_forever
     from .receiver import ReceiverConfig, build_receiver
-    from .serving import is_loopback, serve_forever
 
     limits = {
         name: getattr(args, name)
@@ -450,7 +456,12 @@ def cmd_receiver(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None  # unset: ReceiverConfig's default
     }
     config = ReceiverConfig(
-        host=args.host, port=args.port, db_path=Path(args.db), secret_env=args.secret_env, **limits
+        host=args.host,
+        port=args.port,
+        db_path=Path(args.db),
+        secret_env=args.secret_env,
+        provider=args.provider,
+        **limits,
     )
     app = build_receiver(config)
     if not is_loopback(args.host):
@@ -468,6 +479,15 @@ def cmd_receiver(args: argparse.Namespace) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------------
+def _provider_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--provider",
+        default=DEFAULT_PROVIDER,
+        choices=provider_names(),
+        help=f"which provider's contract (default: {DEFAULT_PROVIDER})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runbook",
@@ -542,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--burst", type=int, default=20, help="valid events in the latency burst (default 20)"
     )
+    _provider_option(p)
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser(
@@ -555,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.3,
         help="seconds between lifecycle events in the sandbox (default 0.3)",
     )
+    _provider_option(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("faults", help="show, set or clear a running sandbox's fault profile")
@@ -562,6 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--profile", help="YAML fault profile to apply (api, webhooks, seed)")
     group.add_argument("--clear", action="store_true", help="remove every injected fault")
+    _provider_option(p)
     p.set_defaults(func=cmd_faults)
 
     p = sub.add_parser("reports", help="rebuild reports/index.html and index.json")
@@ -593,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="REDCLOUD_WEBHOOK_SECRET",
         help="env var holding the whsec_ signing secret (default: the rehearsal secret)",
     )
+    _provider_option(p)
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("receiver", help="serve the reference webhook receiver in the foreground")
@@ -604,6 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="REDCLOUD_WEBHOOK_SECRET",
         help="env var holding the whsec_ signing secret(s), space-separated for rotation",
     )
+    _provider_option(p)
     p.add_argument(
         "--max-body-bytes",
         type=int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbook_lib.secrets import REGISTRY
+from runbook_lib.security.secrets import REGISTRY
 
 RUNBOOK_ENV_VARS = ("REDCLOUD_CLIENT_SECRET", "REDCLOUD_WEBHOOK_SECRET", "RUNBOOK_REPORT_DIR")
 

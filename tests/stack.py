@@ -1,4 +1,9 @@
-"""Test helpers: the real sandbox and receiver on loopback ports, and parameter files for them."""
+"""Test helpers: a provider's real sandbox and the receiver on loopback ports, and parameter files.
+
+``running_stack(folder, provider="redcloud")`` works for any registered provider: its sandbox kit,
+its signature scheme, and its sample parameter file (``parameters/sandbox.yaml`` for the default
+provider, ``parameters/<kind>-sandbox.yaml`` for the others).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,16 @@ from typing import Any
 
 import yaml
 
+from runbook_lib.providers.base import DEFAULT_PROVIDER, get_provider
 from runbook_lib.receiver import run_receiver
-from runbook_lib.sandbox import SandboxConfig, run_sandbox
-from runbook_lib.signing import generate_webhook_secret
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def sample_parameters(provider: str = DEFAULT_PROVIDER) -> Path:
+    """The provider's sandbox parameter file shipped in parameters/."""
+    name = "sandbox.yaml" if provider == DEFAULT_PROVIDER else f"{provider}-sandbox.yaml"
+    return ROOT / "parameters" / name
 
 
 @dataclass
@@ -25,17 +35,19 @@ class Stack:
     client_secret: str
     webhook_secret: str
     folder: Path
+    provider: str = DEFAULT_PROVIDER
 
     @property
     def env(self) -> dict[str, str]:
+        data = yaml.safe_load(sample_parameters(self.provider).read_text())
         return {
-            "REDCLOUD_CLIENT_SECRET": self.client_secret,
-            "REDCLOUD_WEBHOOK_SECRET": self.webhook_secret,
+            data["provider"]["client_secret_env"]: self.client_secret,
+            data["webhooks"]["signing_secret_env"]: self.webhook_secret,
         }
 
     def params(self, name: str = "params.yaml", **overrides: Any) -> Path:
-        """parameters/sandbox.yaml pointed at this stack; ``overrides`` replace top-level keys."""
-        data = yaml.safe_load((ROOT / "parameters" / "sandbox.yaml").read_text())
+        """The provider's sample parameters pointed at this stack; ``overrides`` replace top-level keys."""
+        data = yaml.safe_load(sample_parameters(self.provider).read_text())
         data["provider"]["base_url"] = self.sandbox.url
         data["event_source"]["path"] = str(self.receiver.store_path)
         data["ledger_path"] = str(self.folder / "ledger.sqlite")
@@ -52,15 +64,23 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(
-    folder: Path, *, receiver_secret: str | None = None, **sandbox_options: Any
+    folder: Path,
+    *,
+    receiver_secret: str | None = None,
+    provider: str = DEFAULT_PROVIDER,
+    **sandbox_options: Any,
 ) -> Iterator[Stack]:
     """Sandbox + receiver; ``receiver_secret`` gives the receiver another secret (it rejects all)."""
+    chosen = get_provider(provider)
+    kit = chosen.sandbox()
     client_secret = "canary-client-" + secrets.token_hex(8)
-    webhook_secret = generate_webhook_secret()
+    webhook_secret = chosen.signature.generate_secret()
     db = folder / "receiver-events.sqlite"
-    with run_receiver(db_path=db, secrets=[receiver_secret or webhook_secret]) as receiver:
+    with run_receiver(
+        db_path=db, secrets=[receiver_secret or webhook_secret], provider=chosen
+    ) as receiver:
         receiver.store_path = db
-        config = SandboxConfig(
+        config = kit.config(
             client_secret=client_secret,
             webhook_url=receiver.webhook_url,
             webhook_secret=webhook_secret,
@@ -68,5 +88,5 @@ def running_stack(
             webhook_retry_schedule=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
             **sandbox_options,
         )
-        with run_sandbox(config) as sandbox:
-            yield Stack(sandbox, receiver, client_secret, webhook_secret, folder)
+        with kit.run(config) as sandbox:
+            yield Stack(sandbox, receiver, client_secret, webhook_secret, folder, provider)

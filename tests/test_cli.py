@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from runbook_lib.cli import main
-from runbook_lib.errors import RunbookError
-from runbook_lib.leakguard import REDACTED, SecretChannel
-from runbook_lib.secret_channel import encode_line, write_fifo
-from runbook_lib.secrets import secret_from_env
+from runbook_lib.core.errors import RunbookError
+from runbook_lib.security.leakguard import REDACTED, SecretChannel
+from runbook_lib.security.secret_channel import encode_line, write_fifo
+from runbook_lib.security.secrets import secret_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,7 @@ def test_receiver_refuses_to_start_without_a_signing_secret(capsys):
 
 
 def test_faults_command_sets_shows_and_clears(tmp_path, capsys):
-    from runbook_lib.sandbox import run_sandbox
+    from runbook_lib.providers.redcloud.sandbox import run_sandbox
 
     profile = tmp_path / "faults.yaml"
     profile.write_text("api:\n  send: {rate_5xx: 0.5}\nseed: 4\n")

@@ -32,10 +32,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..errors import ConfigurationError, WebhookVerificationError
-from ..secrets import secret_from_env
-from ..serving import BackgroundServer
-from ..signing import TIMESTAMP_TOLERANCE_SECONDS, _key, verify_webhook
+from ..core.errors import ConfigurationError, WebhookVerificationError
+from ..core.serving import BackgroundServer
+from ..core.signing import STANDARD_WEBHOOKS, TIMESTAMP_TOLERANCE_SECONDS
+from ..providers.base import Provider, SignatureScheme, get_provider
+from ..security.secrets import secret_from_env
 from .store import DEFAULT_REJECTION_SAMPLES, EventStore
 
 __all__ = [
@@ -51,13 +52,16 @@ T = TypeVar("T")
 WEBHOOK_PATH = "/webhooks/redcloud"
 MAX_BODY_BYTES = 1024 * 1024
 BODY_TIMEOUT_SECONDS = 10.0
-HEADER_LIMITS = {"webhook-id": 256, "webhook-timestamp": 32, "webhook-signature": 2048}
+HEADER_LIMITS = STANDARD_WEBHOOKS.header_limits
 """The longest value accepted per header: ids are short, and a rotation list holds a few
 ``v1,<44 characters>`` signatures."""
 
 
-def check_signing_secrets(secrets: Sequence[str], *, source: str) -> list[str]:
-    """The signing secrets, each checked to be ``whsec_`` + base64 of a non-empty key.
+def check_signing_secrets(
+    secrets: Sequence[str], *, source: str, scheme: SignatureScheme = STANDARD_WEBHOOKS
+) -> list[str]:
+    """The signing secrets, each checked to be in the scheme's format (Standard Webhooks:
+    ``whsec_`` + base64 of a non-empty key).
 
     ``source`` names where they came from (an environment variable) for the message, which
     never shows a value.
@@ -74,13 +78,7 @@ def check_signing_secrets(secrets: Sequence[str], *, source: str) -> list[str]:
         raise ConfigurationError(f"the webhook signing secret in {source} is blank.", remedy=remedy)
     for position, key in enumerate(keys, start=1):
         which = f"element {position} of {len(keys)}" if len(keys) > 1 else "it"
-        valid = key.startswith("whsec_")
-        if valid:
-            try:
-                valid = bool(_key(key))
-            except WebhookVerificationError:
-                valid = False
-        if not valid:
+        if not scheme.valid_secret(key):
             raise ConfigurationError(
                 f"the webhook signing secret in {source} is not valid: {which} is not whsec_ "
                 "followed by base64 (value not shown).",
@@ -104,15 +102,21 @@ class _Refused(Exception):
 
 
 def _check(
-    keys: Sequence[str], headers: Mapping[str, str], body: bytes, tolerance: int
+    keys: Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    tolerance: int,
+    scheme: SignatureScheme = STANDARD_WEBHOOKS,
 ) -> dict[str, Any]:
-    """Verify the signature on the raw body, then the envelope; the parsed envelope.
+    """Verify the signature on the raw body (the provider's scheme), then the envelope.
+
+    Returns the parsed envelope.
 
     Raises:
         _Refused: the delivery is answered with this 4xx.
     """
     try:
-        verify_webhook(keys, headers, body, tolerance=tolerance)
+        scheme.verify(keys, headers, body, tolerance=tolerance)
     except WebhookVerificationError as exc:
         reason = exc.code or "invalid_signature"
         raise _Refused(401 if reason == "invalid_signature" else 400, reason) from exc
@@ -129,18 +133,18 @@ def _check(
     # not UTF-8) is the sender's: a 4xx, never a 5xx retried forever.
     except Exception as exc:
         raise _Refused(400, "malformed_json") from exc
-    if event_id != headers.get("webhook-id"):
+    if event_id != headers.get(scheme.id_header):
         raise _Refused(400, "event_id_mismatch", event_type)
     return envelope
 
 
-def _check_headers(headers: Mapping[str, str]) -> None:
+def _check_headers(headers: Mapping[str, str], limits: Mapping[str, int] = HEADER_LIMITS) -> None:
     """Refuse ``webhook-*`` values too long to be real, before anything else is read.
 
     Raises:
         _Refused: 400 ``header_too_long``.
     """
-    for name, limit in HEADER_LIMITS.items():
+    for name, limit in limits.items():
         value = headers.get(name)
         if value is not None and len(value) > limit:
             raise _Refused(400, "header_too_long")
@@ -224,30 +228,36 @@ def create_receiver_app(
     tolerance: int = TIMESTAMP_TOLERANCE_SECONDS,
     path: str = WEBHOOK_PATH,
     noop_path: str | None = None,
+    provider: Provider | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
 ) -> Starlette:
-    """A Starlette app that receives Red Cloud webhooks into ``store``.
+    """A Starlette app that receives a provider's webhooks into ``store``.
 
-    ``noop_path`` (off by default; benchmarks only) adds a route that verifies exactly like
-    ``path`` and answers 200 without storing anything, so a benchmark can isolate the durable write.
+    The provider (the default one when None) says how deliveries are signed (its
+    :class:`~runbook_lib.providers.base.SignatureScheme`). ``noop_path`` (off by default;
+    benchmarks only) adds a route that verifies exactly like ``path`` and answers 200 without
+    storing anything, so a benchmark can isolate the durable write.
 
     Raises:
-        ConfigurationError: a secret is not a ``whsec_`` secret (see :func:`check_signing_secrets`).
+        ConfigurationError: a secret is not in the scheme's format (see :func:`check_signing_secrets`).
     """
+    scheme = (provider or get_provider()).signature
     keys = check_signing_secrets(
-        [secrets] if isinstance(secrets, str) else list(secrets), source="the receiver's secrets"
+        [secrets] if isinstance(secrets, str) else list(secrets),
+        source="the receiver's secrets",
+        scheme=scheme,
     )
     stored = _Completions()
 
     async def verified(request: Request) -> tuple[bytes, dict[str, Any]]:
         """The raw body and envelope of a delivery that passes every check."""
-        _check_headers(request.headers)
+        _check_headers(request.headers, scheme.header_limits)
         body = await _read_body(request, limit=max_body_bytes, timeout=body_timeout)
-        return body, _check(keys, request.headers, body, tolerance)
+        return body, _check(keys, request.headers, body, tolerance, scheme)
 
     async def receive(request: Request) -> JSONResponse:
-        webhook_id = request.headers.get("webhook-id")
+        webhook_id = request.headers.get(scheme.id_header)
         try:
             body, envelope = await verified(request)
         except ClientDisconnect:  # nobody is left to answer, and nothing was delivered
@@ -303,6 +313,7 @@ class ReceiverConfig:
     db_path: Path = Path("state/receiver-events.sqlite")
     secret_env: str = "REDCLOUD_WEBHOOK_SECRET"
     path: str = WEBHOOK_PATH
+    provider: str | None = None  # a registered provider's name; the default provider when None
     max_body_bytes: int = MAX_BODY_BYTES
     body_timeout: float = BODY_TIMEOUT_SECONDS
     rejection_samples: int = DEFAULT_REJECTION_SAMPLES
@@ -333,13 +344,21 @@ def build_receiver(config: ReceiverConfig, environ: Mapping[str, str] | None = N
     env = dict(os.environ if environ is None else environ)
     secret = secret_from_env(config.secret_env, purpose="webhook signing secret", environ=env)
     # Several space-separated secrets: accept either while a rotation is under way.
-    keys = check_signing_secrets([secret.reveal()], source=config.secret_env)
+    provider = get_provider(config.provider)
+    keys = check_signing_secrets(
+        [secret.reveal()], source=config.secret_env, scheme=provider.signature
+    )
     return create_receiver_app(
         secrets=keys,
-        store=EventStore(config.db_path, rejection_samples=config.rejection_samples),
+        store=EventStore(
+            config.db_path,
+            rejection_samples=config.rejection_samples,
+            parse=provider.event_from_envelope,
+        ),
         path=config.path,
         max_body_bytes=config.max_body_bytes,
         body_timeout=config.body_timeout,
+        provider=provider,
     )
 
 
@@ -363,15 +382,20 @@ def run_receiver(
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
     rejection_samples: int = DEFAULT_REJECTION_SAMPLES,
+    provider: Provider | None = None,
 ) -> Iterator[RunningReceiver]:
     """Serve a receiver on 127.0.0.1 (a free port by default) until the block ends."""
-    store = EventStore(db_path, rejection_samples=rejection_samples)
+    provider = provider or get_provider()
+    store = EventStore(
+        db_path, rejection_samples=rejection_samples, parse=provider.event_from_envelope
+    )
     app = create_receiver_app(
         secrets=secrets,
         store=store,
         path=path,
         max_body_bytes=max_body_bytes,
         body_timeout=body_timeout,
+        provider=provider,
     )
     server = BackgroundServer(app, port=port, name="receiver")
     server.start()

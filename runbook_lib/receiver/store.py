@@ -26,6 +26,7 @@ import functools
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +34,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from ..events import WebhookEvent, event_from_envelope
+from ..core.events import WebhookEvent
+from ..providers.base import get_provider
 
 __all__ = ["DEFAULT_REJECTION_SAMPLES", "MAX_BATCH", "REHEARSAL_PREFIXES", "EventStore"]
 
@@ -242,13 +244,19 @@ class EventStore:
     """
 
     def __init__(
-        self, path: str | Path, *, rejection_samples: int = DEFAULT_REJECTION_SAMPLES
+        self,
+        path: str | Path,
+        *,
+        rejection_samples: int = DEFAULT_REJECTION_SAMPLES,
+        parse: Callable[..., WebhookEvent] | None = None,
     ) -> None:
         if rejection_samples < 0:
             raise ValueError("rejection_samples must be 0 or more")
         self.path = Path(path)
         self.rejection_samples = rejection_samples
         """How many refused deliveries keep their details; every one is counted."""
+        # the provider's envelope → event model (the default provider's when None)
+        self._parse = parse or get_provider().event_from_envelope
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
@@ -297,7 +305,7 @@ class EventStore:
         at = received_at or _now()
         try:
             text = body.decode("utf-8")
-            event = event_from_envelope(text if envelope is None else envelope)
+            event = self._parse(text if envelope is None else envelope)
         except Exception as exc:  # what the sender sent: the caller answers 4xx, never 5xx
             failed: Future[str] = Future()
             failed.set_exception(exc)
@@ -405,7 +413,7 @@ class EventStore:
                 f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY first_arrival", args
             ).fetchall()
         return [
-            event_from_envelope(raw, received_at=at, delivery_count=count, arrival=arrival)
+            self._parse(raw, received_at=at, delivery_count=count, arrival=arrival)
             for raw, at, count, arrival in rows
         ]
 

@@ -9,14 +9,18 @@
 Every source returns a polars DataFrame with :data:`EVENT_SCHEMA` (one row per stored event;
 retried deliveries of one event are one row with ``delivery_count``, or several rows with the
 same ``event_id`` — the lifecycle engine handles both) and can list the events of one message,
-reference or conversation as :class:`~runbook_lib.events.WebhookEvent` for a trace.
+reference or conversation as :class:`~runbook_lib.core.events.WebhookEvent` for a trace.
+
+This package is the only way anything reads webhook events: the go-live's lifecycle wait, the
+drills and the probe (through :class:`PollingSource`), the trace and the audit. The receiver's
+``EventStore`` is its write side.
 """
 
 from __future__ import annotations
 
 from .files import JsonlSource, ParquetSource, envelope_frame
 from .model import EVENT_SCHEMA, conform, events_from_frame, frame_from_events
-from .open import EventSource, open_event_source
+from .open import EventSource, PollingSource, open_event_source
 from .receiver_store import ReceiverStoreSource
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "EventSource",
     "JsonlSource",
     "ParquetSource",
+    "PollingSource",
     "ReceiverStoreSource",
     "conform",
     "envelope_frame",

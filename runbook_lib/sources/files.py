@@ -16,85 +16,21 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import EventSourceError
-from ..events import WebhookEvent, event_from_envelope
+from ..core.errors import EventSourceError
+from ..core.events import WebhookEvent
+from ..providers.base import get_provider
 from .model import EVENT_SCHEMA, conform, correlation, events_from_frame
 
-__all__ = ["ENVELOPE_SCHEMA", "JsonlSource", "ParquetSource", "envelope_frame"]
-
-_FAILURE = pl.Struct({"code": pl.Utf8, "reason": pl.Utf8})
-_DATA = pl.Struct(
-    {
-        "messageId": pl.Utf8,
-        "externalReference": pl.Utf8,
-        "conversationId": pl.Utf8,
-        "sequence": pl.Int64,
-        "status": pl.Utf8,
-        "numberId": pl.Utf8,
-        "occurredAt": pl.Utf8,
-        "receivedAt": pl.Utf8,
-        "failure": _FAILURE,
-    }
-)
-ENVELOPE_SCHEMA: dict[str, Any] = {
-    "eventId": pl.Utf8,
-    "eventType": pl.Utf8,
-    "createdAt": pl.Utf8,
-    "receivedAt": pl.Utf8,
-    "deliveryCount": pl.Int32,
-    "data": _DATA,
-}
+__all__ = ["JsonlSource", "ParquetSource", "envelope_frame"]
 
 
-def envelope_frame(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """Envelope columns (``eventId``, ``data`` struct, ...) → the model; model columns pass through."""
+def envelope_frame(frame: pl.DataFrame | pl.LazyFrame, provider: Any = None) -> pl.LazyFrame:
+    """Envelope columns → the model (the provider's envelope format); model columns pass through."""
     lf = frame.lazy()
     names = lf.collect_schema()
     if "event_id" in names:
         return conform(lf)
-    if "eventId" not in names or "eventType" not in names:
-        raise EventSourceError(
-            "the export has neither envelope columns (eventId, eventType, data) nor model columns "
-            "(event_id, event_type)",
-            remedy="export raw webhook envelopes, one per line or row.",
-        )
-    data_fields = (
-        {f.name for f in names["data"].fields}  # type: ignore[attr-defined]
-        if "data" in names and isinstance(names["data"], pl.Struct)
-        else set()
-    )
-
-    def field(name: str) -> pl.Expr:
-        return pl.col("data").struct.field(name) if name in data_fields else pl.lit(None)
-
-    failure_fields = (
-        {f.name for f in names["data"].fields if f.name == "failure"}  # type: ignore[attr-defined]
-        if data_fields
-        else set()
-    )
-
-    def failure(name: str) -> pl.Expr:
-        if not failure_fields:
-            return pl.lit(None, dtype=pl.Utf8)
-        return pl.col("data").struct.field("failure").struct.field(name)
-
-    received = pl.col("receivedAt") if "receivedAt" in names else pl.col("createdAt")
-    columns = {
-        "event_id": pl.col("eventId"),
-        "event_type": pl.col("eventType"),
-        "message_id": field("messageId"),
-        "external_reference": field("externalReference"),
-        "conversation_id": field("conversationId"),
-        "sequence": field("sequence"),
-        "status": field("status"),
-        "number_id": field("numberId"),
-        "occurred_at": pl.coalesce(field("occurredAt"), field("receivedAt")),
-        "received_at": received,
-        "failure_code": failure("code"),
-        "failure_reason": failure("reason"),
-    }
-    if "deliveryCount" in names:
-        columns["delivery_count"] = pl.col("deliveryCount")
+    columns = (provider or get_provider()).export_format().columns(names)
     return conform(lf.select([expr.alias(name) for name, expr in columns.items()]))
 
 
@@ -153,6 +89,7 @@ def _require(path: Path, what: str) -> Path:
     if not path.is_file():
         raise EventSourceError(
             f"the {what} export {path} does not exist",
+            code="source_missing",
             remedy="check event_source.path in the parameter file (relative to the file's folder).",
         )
     return path
@@ -195,8 +132,9 @@ class JsonlSource(_FrameSource):
 
     def _read(self) -> pl.LazyFrame:
         try:
-            raw = pl.read_ndjson(self.path, schema=ENVELOPE_SCHEMA, ignore_errors=False)
-            bad = raw.filter(pl.col("eventId").is_null() | pl.col("eventType").is_null())
+            fmt = get_provider().export_format()
+            raw = pl.read_ndjson(self.path, schema=dict(fmt.schema), ignore_errors=False)
+            bad = raw.filter(pl.any_horizontal(pl.col(c).is_null() for c in fmt.required))
             if bad.height == 0:
                 return envelope_frame(raw).collect().lazy()
         except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, ValueError):
@@ -213,7 +151,7 @@ class JsonlSource(_FrameSource):
                     continue
                 try:
                     envelope = json.loads(line)
-                    event = event_from_envelope(
+                    event = get_provider().event_from_envelope(
                         envelope,
                         received_at=envelope.get("receivedAt") or envelope.get("createdAt"),
                         delivery_count=int(envelope.get("deliveryCount") or 1),

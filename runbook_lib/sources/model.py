@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from ..events import WebhookEvent
+from ..core.events import WebhookEvent
 
 __all__ = [
     "EVENT_SCHEMA",

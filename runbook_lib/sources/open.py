@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
-from ..events import WebhookEvent
+from ..core.errors import EventSourceError
+from ..core.events import WebhookEvent
 
 if TYPE_CHECKING:
-    from ..parameters import EventSourceParameters
+    from ..core.parameters import EventSourceParameters
 
-__all__ = ["EventSource", "open_event_source"]
+__all__ = ["SOURCE_MISSING", "EventSource", "PollingSource", "open_event_source"]
+
+SOURCE_MISSING = "source_missing"  # EventSourceError.code: the store or export is not there (yet)
 
 
 class EventSource(Protocol):
@@ -50,3 +53,38 @@ def open_event_source(params: EventSourceParameters) -> EventSource:
     from .sql import SqlSource
 
     return SqlSource.from_parameters(params)
+
+
+class PollingSource:
+    """The source ``params`` describes, opened anew for every read.
+
+    For the runbooks that wait for events while they arrive (go-live, drills, the probe): an
+    export written while the run polls is read again each time, and a store that does not exist
+    yet (the receiver creates it on the first webhook) holds no events instead of failing.
+    """
+
+    def __init__(self, params: EventSourceParameters) -> None:
+        self.params = params
+        self.name = params.kind
+
+    def load(self, *, since: datetime | None = None, until: datetime | None = None) -> pl.DataFrame:
+        return open_event_source(self.params).load(since=since, until=until)
+
+    def events_for(
+        self,
+        *,
+        message_id: str | None = None,
+        external_reference: str | None = None,
+        conversation_id: str | None = None,
+    ) -> list[WebhookEvent]:
+        try:
+            source = open_event_source(self.params)
+            return source.events_for(
+                message_id=message_id,
+                external_reference=external_reference,
+                conversation_id=conversation_id,
+            )
+        except EventSourceError as exc:
+            if exc.code == SOURCE_MISSING:
+                return []
+            raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -9,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import EventSourceError
-from ..events import WebhookEvent
+from ..core.errors import EventSourceError
+from ..core.events import WebhookEvent
 from .model import (
     EVENT_SCHEMA,
     TIMESTAMP,
@@ -60,6 +61,7 @@ class ReceiverStoreSource:
         if not self.path.is_file():
             raise EventSourceError(
                 f"the receiver store {self.path.name} does not exist yet",
+                code="source_missing",
                 remedy="start `runbook receiver` (or point event_source.path at your receiver's "
                 "database); it is created on the first webhook.",
             )
@@ -109,6 +111,28 @@ class ReceiverStoreSource:
         ]
         sql = _SELECT + " WHERE " + " OR ".join(c for c, _ in clauses)
         return events_from_frame(self._query(sql, tuple(v for _, v in clauses)))
+
+    def envelopes(self) -> list[dict[str, Any]]:
+        """Every stored event's envelope as received, plus ``receivedAt`` and ``deliveryCount``,
+        in arrival order (what a JSONL export holds; see :mod:`runbook_lib.sources.export`)."""
+        db = self._connect()
+        try:
+            rows = db.execute(
+                "SELECT raw_body, first_received_at, delivery_count FROM events "
+                "ORDER BY first_arrival"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise EventSourceError(
+                f"the receiver store {self.path.name} cannot be read ({exc})"
+            ) from exc
+        finally:
+            db.close()
+        out = []
+        for raw, received_at, count in rows:
+            envelope = json.loads(raw)
+            envelope["receivedAt"], envelope["deliveryCount"] = received_at, count
+            out.append(envelope)
+        return out
 
     def deliveries(
         self, *, since: datetime | None = None, until: datetime | None = None

@@ -23,9 +23,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from ..errors import EventSourceError, ParameterError
-from ..events import WebhookEvent
-from ..secrets import secret_from_env
+from ..core.errors import EventSourceError, ParameterError
+from ..core.events import WebhookEvent
+from ..security.secrets import secret_from_env
 from .model import EVENT_SCHEMA, correlation, events_from_frame
 
 __all__ = ["SQL_EVENT_SCHEMA", "SqlMapping", "SqlSource", "mapping_problems", "read_sql_events"]

@@ -1,0 +1,1 @@
+"""Messaging providers behind one protocol; see :mod:`runbook_lib.providers.base` and docs/providers.md."""

@@ -1,0 +1,96 @@
+"""The HTML report: the executed notebook with code hidden, the verdict and the gate on top.
+
+Built from the typed :class:`~runbook_lib.reporting.summary.Summary` (its checks are ``Check``
+objects already; nothing is rebuilt from dicts here). Everything that came from outside is
+escaped where it is rendered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..core.rendering import badge, esc
+from .summary import HTML_FILE, NOTEBOOK_FILE, Summary
+
+__all__ = ["write_html"]
+
+
+def _gate_html(gate: dict[str, Any] | None) -> str:
+    if not gate:
+        return ""
+    lines = [f"<p style='margin:0 0 6px 0'>Release gate: {badge(gate['verdict'])} "
+             + esc(", ".join(f"{n} {s}" for s, n in sorted(gate.get("counts", {}).items())))
+             + "</p>"]  # fmt: skip
+    if gate.get("blockingUnmet"):
+        items = "".join(
+            f"<li><b>{esc(i['id'])}</b> — {esc(i.get('todo') or '')}</li>"
+            for i in gate["blockingUnmet"]
+        )
+        lines.append(
+            f"<div><b>To do before go-live:</b><ul style='margin:2px 0'>{items}</ul></div>"
+        )
+    if gate.get("rehearsalAttestations"):
+        lines.append(
+            "<p style='margin:0 0 6px 0;color:#9a6700'><b>Rehearsal attestations</b> (not real "
+            "confirmations, for the sandbox only): "
+            + esc(", ".join(gate["rehearsalAttestations"]))
+            + "</p>"
+        )
+    return "".join(lines)
+
+
+def _verdict_html(summary: Summary) -> str:
+    title = summary.kind.capitalize()
+    header = (
+        f"<h2 style='margin:0 0 4px 0'>{esc(title)} report — {esc(summary.environment)}</h2>"
+        f"<p style='margin:0 0 8px 0;color:#57606a'>started {esc(summary.started_at)}, finished "
+        f"{esc(summary.finished_at)}, exit code {esc(summary.exit_code)}, outcome "
+        f"<b>{esc(summary.outcome)}</b></p>"
+    ) + _gate_html(summary.gate)
+    return header + summary.verdict()._repr_html_() + "<hr>"
+
+
+# The lab template minus everything it would fetch from a CDN (require.js, MathJax, Mermaid, the
+# widgets renderer): a report opens offline and tells no third party that it was opened. Its CSS
+# is inlined by the template and plots are data: URIs, so nothing else leaves the file.
+_SELF_CONTAINED_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def _html_exporter() -> Any:
+    """nbconvert's HTML exporter for reports: code hidden, self-contained (no external host)."""
+    import jinja2
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+        require_js_url="",
+        mathjax_url="",
+        extra_loaders=[jinja2.DictLoader({"runbook_report.html.j2": _SELF_CONTAINED_TEMPLATE})],
+        template_file="runbook_report.html.j2",
+    )
+
+
+def write_html(report_dir: Path, summary: Summary) -> None:
+    """``report.html`` next to the executed notebook (an empty notebook when there is none)."""
+    nb_path = report_dir / NOTEBOOK_FILE
+    nb = nbformat.read(nb_path, as_version=4) if nb_path.exists() else nbformat.v4.new_notebook()
+    top = nbformat.v4.new_code_cell(source="")
+    top.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": _verdict_html(summary)})
+    ]
+    nb.cells.insert(0, top)
+    body, _ = _html_exporter().from_notebook_node(
+        nb, resources={"metadata": {"name": f"{summary.kind} report"}}
+    )
+    (report_dir / HTML_FILE).write_text(body, encoding="utf-8")

@@ -1,0 +1,253 @@
+"""``summary.json``: the machine-readable result of a run, written and read here only.
+
+:meth:`Summary.from_evidence` builds it from what the run recorded (``evidence.json``), computing
+the outcome and the counts once; :meth:`Summary.write` writes it; :meth:`Summary.load` is the one
+reader (the CLI's printout, the reports index, the previous report a go-live compares with, the
+drift snapshot an audit reads, the HTML verdict). Checks come back as :class:`Check` objects.
+
+Schema (``schemaVersion`` 1), camelCase keys: kind, environment, runId, startedAt, finishedAt,
+outcome, exitCode, counts, checks, steps, messages, requestIds, gate, snapshot, changes,
+failureDomain, status, window, failedCell, error, artifacts, durationSeconds, leakGuard.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..core.checks import Check, Verdict
+from .recorder import write_json_atomic
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_CHECK_FAILED",
+    "EXIT_NOTEBOOK_ERROR",
+    "EXIT_OK",
+    "EXIT_SECRET_LEAK",
+    "SUMMARY_FILE",
+    "SUMMARY_SCHEMA_VERSION",
+    "Summary",
+]
+
+SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_FILE = "summary.json"
+NOTEBOOK_FILE, HTML_FILE = "report.ipynb", "report.html"
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_NOTEBOOK_ERROR, EXIT_BAD_INPUT, EXIT_SECRET_LEAK = 0, 1, 2, 3, 4
+_GATE_KEEP = ("verdict", "counts", "blockingUnmet", "missingAttestations", "expiredAttestations",
+              "rehearsalAttestations")  # fmt: skip
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def check_from_dict(data: dict[str, Any]) -> Check:
+    """A check as ``Check.to_dict`` wrote it."""
+    return Check(
+        data["id"],
+        data["title"],
+        data["status"],
+        data["summary"],
+        data.get("evidence", {}),
+        tuple(data.get("requestIds", [])),
+        data.get("remedy"),
+    )
+
+
+def _outcome(
+    checks: tuple[Check, ...], reached_verdict: bool, failed_cell: Any, error: str | None
+) -> tuple[str, int]:
+    if failed_cell or error:
+        return "ERROR", EXIT_NOTEBOOK_ERROR
+    if not checks:
+        return "ERROR", EXIT_NOTEBOOK_ERROR
+    if any(c.failed for c in checks):
+        return "FAIL", EXIT_CHECK_FAILED
+    if not reached_verdict:
+        return "ERROR", EXIT_NOTEBOOK_ERROR  # never reached its verdict cell
+    return "PASS", EXIT_OK
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One run's ``summary.json``, typed."""
+
+    kind: str
+    environment: str
+    run_id: str | None
+    started_at: str
+    finished_at: str
+    outcome: str
+    exit_code: int
+    checks: tuple[Check, ...] = ()
+    steps: tuple[dict[str, Any], ...] = ()
+    messages: tuple[dict[str, Any], ...] = ()
+    request_ids: tuple[str, ...] = ()
+    gate: dict[str, Any] | None = None
+    snapshot: dict[str, Any] | None = None
+    changes: dict[str, Any] | None = None
+    failure_domain: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None
+    window: dict[str, Any] | None = None
+    failed_cell: dict[str, Any] | None = None
+    error: str | None = None
+    duration_seconds: float | None = None
+    leak_guard: dict[str, Any] | None = None
+    schema_version: int = SUMMARY_SCHEMA_VERSION
+    path: Path | None = field(default=None, compare=False)  # the report folder it was read from
+
+    # -- built from a run ------------------------------------------------------------------------
+    @classmethod
+    def from_evidence(
+        cls,
+        evidence: dict[str, Any],
+        *,
+        kind: str,
+        environment: str,
+        run_id: str | None,
+        started: datetime,
+        failed_cell: dict[str, Any] | None = None,
+        error: str | None = None,
+        outcome: tuple[str, int] | None = None,
+    ) -> Summary:
+        """What the recorder wrote, with the outcome and counts computed here, once."""
+        steps = evidence.get("steps", [])
+        checks = tuple(check_from_dict(c) for step in steps for c in step.get("checks", []))
+        facts = evidence.get("facts", {})
+        result, exit_code = outcome or _outcome(
+            checks, bool(facts.get("verdict")), failed_cell, error
+        )
+        gate = facts.get("gate")
+        return cls(
+            kind=kind,
+            environment=environment,
+            run_id=run_id or evidence.get("runId"),
+            started_at=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            finished_at=_iso_now(),
+            outcome=result,
+            exit_code=exit_code,
+            checks=checks,
+            steps=tuple(
+                {"step": s["step"], "title": s["title"], "status": s["status"]} for s in steps
+            ),
+            messages=tuple(facts.get("messages", [])),
+            request_ids=tuple(facts.get("requestIds", [])),
+            gate={k: gate.get(k) for k in _GATE_KEEP} if gate else None,
+            snapshot=facts.get("snapshot"),
+            changes=facts.get("changes"),
+            failure_domain=facts.get("failureDomain"),
+            status=facts.get("status"),
+            window=facts.get("window"),
+            failed_cell=failed_cell,
+            error=error,
+        )
+
+    def with_leak_guard(self, leak: dict[str, Any], *, error: str | None = None) -> Summary:
+        """The summary after the leak guard: a leak turns the outcome into SECRET_LEAK (exit 4)."""
+        if error is None:
+            return replace(self, leak_guard=leak)
+        return replace(
+            self, leak_guard=leak, outcome="SECRET_LEAK", exit_code=EXIT_SECRET_LEAK, error=error
+        )
+
+    # -- derived -----------------------------------------------------------------------------------
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: sum(1 for c in self.checks if c.status == s) for s in ("PASS", "FAIL", "WARN", "SKIP")}  # fmt: skip
+
+    def verdict(self) -> Verdict:
+        """The verdict table of the HTML report (the failing cell named as the error)."""
+        error = self.error
+        if self.failed_cell:
+            f = self.failed_cell
+            error = (
+                f"cell {f['cellIndex']} (section “{f.get('section') or '?'}”) raised "
+                f"{f['error']}: {f['message']}"
+            )
+        return Verdict(
+            run_id=self.run_id or "-", environment=self.environment, checks=self.checks, error=error
+        )
+
+    def check_statuses(self) -> dict[str, str]:
+        return {c.check_id: c.status for c in self.checks}
+
+    # -- the file ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "schemaVersion": self.schema_version,
+            "kind": self.kind,
+            "environment": self.environment,
+            "runId": self.run_id,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "outcome": self.outcome,
+            "exitCode": self.exit_code,
+            "counts": self.counts,
+            "checks": [c.to_dict() for c in self.checks],
+            "steps": list(self.steps),
+            "messages": list(self.messages),
+            "requestIds": list(self.request_ids),
+            "gate": self.gate,
+            "snapshot": self.snapshot,
+            "changes": self.changes,
+            "failureDomain": self.failure_domain,
+            "status": self.status,
+            "window": self.window,
+            "failedCell": self.failed_cell,
+            "error": self.error,
+            "artifacts": {"notebook": NOTEBOOK_FILE, "html": HTML_FILE, "summary": SUMMARY_FILE},
+        }
+        if self.duration_seconds is not None:
+            data["durationSeconds"] = self.duration_seconds
+        if self.leak_guard is not None:
+            data["leakGuard"] = self.leak_guard
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, path: Path | None = None) -> Summary:
+        return cls(
+            kind=str(data.get("kind", "?")),
+            environment=str(data.get("environment", "?")),
+            run_id=data.get("runId"),
+            started_at=str(data.get("startedAt", "")),
+            finished_at=str(data.get("finishedAt", "")),
+            outcome=str(data.get("outcome", "?")),
+            exit_code=int(data.get("exitCode", EXIT_NOTEBOOK_ERROR)),
+            checks=tuple(check_from_dict(c) for c in data.get("checks", [])),
+            steps=tuple(data.get("steps", [])),
+            messages=tuple(data.get("messages", [])),
+            request_ids=tuple(data.get("requestIds", [])),
+            gate=data.get("gate"),
+            snapshot=data.get("snapshot"),
+            changes=data.get("changes"),
+            failure_domain=data.get("failureDomain"),
+            status=data.get("status"),
+            window=data.get("window"),
+            failed_cell=data.get("failedCell"),
+            error=data.get("error"),
+            duration_seconds=data.get("durationSeconds"),
+            leak_guard=data.get("leakGuard"),
+            schema_version=int(data.get("schemaVersion", SUMMARY_SCHEMA_VERSION)),
+            path=path,
+        )
+
+    def write(self, report_dir: Path) -> Path:
+        path = report_dir / SUMMARY_FILE
+        write_json_atomic(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, report_dir: Path | None) -> Summary | None:
+        """The summary of ``report_dir``; None when there is none (yet) or it is damaged."""
+        if report_dir is None:
+            return None
+        try:
+            data = json.loads((report_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                return None
+            return cls.from_dict(data, path=report_dir)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None

@@ -1,0 +1,128 @@
+"""Failure drills: provoke each failure path on purpose and assert the safe behaviour.
+
+The provider names the drills it supports, in order (``Provider.drills``) and implements those
+that speak its API (``Provider.drill_functions``; Red Cloud's: invalid credentials, revoked token,
+invalid sendFrom, missing Idempotency-Key, webhook endpoint outage). The drills common to every
+provider live here:
+
+| drill             | provoked by                                                     | safe behaviour asserted |
+|-------------------|-----------------------------------------------------------------|-------------------------|
+| webhook_signature | an event signed with a wrong secret, POSTed to the integration's endpoint | 4xx, and nothing stored |
+
+Drills that need provider-side control are SKIPped with the reason against a target the parameter
+file does not declare a sandbox (``provider.sandbox``) — never reported as passed.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..core.checks import Check
+from ..core.errors import RunbookError
+from ..core.events import WebhookEvent
+from ..core.parameters import EventSourceParameters
+from ..providers.base import Provider, get_provider
+from ..security.secrets import Secret
+from ..sources import EventSource, PollingSource
+
+__all__ = ["DrillContext", "client_factory", "run_drills"]
+
+
+@dataclass
+class DrillContext:
+    """What the drills need: a working client, how to build others, and where events land.
+
+    ``event_store`` is where the integration's events are read from: an
+    :class:`~runbook_lib.sources.EventSource` (a go-live passes a ``PollingSource``), or the path
+    of a receiver store.
+    """
+
+    client: Any
+    make_client: Callable[[Secret], Any]
+    send_from: str
+    to: str
+    endpoint_url: str | None
+    event_store: EventSource | Path
+    sandbox_url: str | None
+    key_prefix: str = "drill"
+    outage_seconds: float = 2.0
+    timeout: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    progress: Callable[[str], None] = lambda line: None
+    provider: Provider = field(default_factory=get_provider)
+
+    @property
+    def source(self) -> EventSource:
+        if isinstance(self.event_store, (str, Path)):
+            params = EventSourceParameters(kind="receiver_sqlite", path=Path(self.event_store))
+            return PollingSource(params)
+        return self.event_store
+
+    def events_for(self, message_id: str) -> list[WebhookEvent]:
+        """The message's events so far."""
+        return self.source.events_for(message_id=message_id)
+
+
+def _drill_webhook_signature(ctx: DrillContext) -> Check:
+    title = "Badly signed webhook rejected and not stored"
+    if not ctx.endpoint_url:
+        return Check("drill.webhook_signature", title, "SKIP", "webhooks.endpoint_url is not set")
+    scheme = ctx.provider.signature
+    message_id = "msg_drill_" + secrets.token_hex(6)
+    event_id = "evt_drill_" + secrets.token_hex(6)
+    envelope = ctx.provider.probe_envelope(
+        ctx.provider.lifecycle.outbound_events[0], event_id=event_id, message_id=message_id,
+        sequence=1, conversation_id="conv_drill", now="2026-01-01T00:00:00Z",
+    )  # fmt: skip
+    body = json.dumps(envelope).encode()
+    headers = scheme.sign(scheme.generate_secret(), event_id, body)
+    try:
+        status = httpx.post(ctx.endpoint_url, content=body, headers=headers, timeout=10).status_code
+    except httpx.HTTPError as exc:
+        return Check("drill.webhook_signature", title, "FAIL", f"endpoint unreachable: {type(exc).__name__}",
+                     remedy="check webhooks.endpoint_url and that the receiver runs.")  # fmt: skip
+    stored = any(e.event_id == event_id for e in ctx.events_for(message_id))
+    ok = 400 <= status < 500 and not stored
+    return Check("drill.webhook_signature", title, "PASS" if ok else "FAIL",
+                 f"endpoint answered {status}; event {'STORED' if stored else 'not stored'}",
+                 {"status": status, "stored": stored},
+                 remedy=None if ok else "verify signatures against the raw body before storing; answer 4xx.")  # fmt: skip
+
+
+COMMON_DRILLS: dict[str, Callable[[DrillContext], Check]] = {
+    "webhook_signature": _drill_webhook_signature,
+}
+
+
+def run_drills(ctx: DrillContext) -> list[Check]:
+    """Run the provider's drills in order; an unexpected error in one is that drill's FAIL."""
+    own = ctx.provider.drill_functions()
+    checks = []
+    for name in ctx.provider.drills:
+        drill = own.get(name) or COMMON_DRILLS[name]
+        ctx.progress(f"drill {name} …")
+        try:
+            checks.append(drill(ctx))
+        except (RunbookError, httpx.HTTPError) as exc:
+            checks.append(
+                Check(
+                    f"drill.{name}",
+                    name.replace("_", " "),
+                    "FAIL",
+                    f"the drill could not run: {exc}",
+                )
+            )
+    return checks
+
+
+def client_factory(template: Any) -> Callable[[Secret], Any]:
+    """Build clients like ``template`` but with another credential (the invalid-credentials drill)."""
+    return template.with_credential

@@ -1,0 +1,356 @@
+"""The go-live runbook: each notebook cell is one method of :class:`GoLiveRun`.
+
+Orchestration only, over the provider protocol: the provider builds the client and judges its own
+identity and sender inventory (:mod:`runbook_lib.providers.base`); the controlled send and its
+replay are :mod:`runbook_lib.core.sends`; webhooks are read through :mod:`runbook_lib.sources`;
+the release gate is :mod:`runbook_lib.core.gate`; the previous report is read with
+:meth:`runbook_lib.reporting.summary.Summary.load`. Steps never raise for an operational failure
+(see :mod:`runbook_lib.runbooks.provider_run`).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..core.checks import Check, StepReport
+from ..core.errors import RunbookError
+from ..core.events import WebhookEvent
+from ..core.gate import GateReport, evaluate_gate
+from ..core.ledger import parse_stamp
+from ..core.lifecycle import STATES, MessageLifecycle, reconstruct
+from ..core.lifecycle_checks import (
+    EVENT_CLOCK_ALLOWANCE_SECONDS,
+    events_table,
+    lifecycle_checks,
+    prior_events_check,
+    reached,
+    split_at_acceptance,
+)
+from ..core.sends import SentMessage, controlled_send, prove_replay
+from ..providers.base import StepResult
+from ..reporting.index import previous_summary, reports_root_of
+from ..reporting.snapshot import diff_snapshots
+from ..security.secrets import secret_from_env
+from .provider_run import ProviderRun, fail_from, skip
+
+__all__ = ["GoLiveRun"]
+
+
+class GoLiveRun(ProviderRun):
+    """One go-live run against one environment."""
+
+    kind = "go-live"
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self.identity_resource: Any = None
+        self.senders_resource: Any = None
+        self.sent: SentMessage | None = None
+
+    def _record_step(self, result: StepResult) -> StepReport:
+        if result.snapshot is not None:
+            self.recorder.note(snapshot=dict(result.snapshot))
+        return self._record(
+            result.step,
+            result.title,
+            list(result.checks),
+            tables=tuple(result.tables),
+            details=dict(result.details),
+        )
+
+    # -- identity and sender inventory (the provider's steps) -----------------------------------
+    def identity(self) -> StepReport:
+        """Who the credentials are (Red Cloud: whoami): client, environment, webhook."""
+        if not self.token_ok or self.client is None:
+            return self._record_step(self.provider.skipped_identity("no token"))
+        result = self.provider.identity_step(self.client, self.params)
+        self.identity_resource = result.resource
+        return self._record_step(result)
+
+    def senders(self) -> StepReport:
+        """The sender inventory (Red Cloud: every expected number ACTIVE, SMS/MMS as expected)."""
+        if not self.token_ok or self.client is None:
+            return self._record_step(self.provider.skipped_senders("no token"))
+        result = self.provider.senders_step(self.client, self.params, self.identity_resource)
+        self.senders_resource = result.resource
+        return self._record_step(result)
+
+    # -- controlled send -------------------------------------------------------------------------
+    def test_send(self) -> StepReport:
+        """One controlled send: allowlisted, capped, key in the ledger before the request."""
+        step, step_title = "send", "Controlled test send"
+        title = "Send accepted (202 QUEUED)"
+        if not self.params.test_send.enabled:
+            return self._record(
+                step, step_title, [skip("send.accepted", title, "test_send.enabled is false")]
+            )
+        if not self.token_ok or self.client is None:
+            return self._record(step, step_title, [skip("send.accepted", title, "no token")])
+        sender_check = self.provider.sender_check_id(self.params)
+        if any(c.check_id == sender_check and c.failed for c in self.recorder.checks):
+            return self._record(
+                step,
+                step_title,
+                [
+                    skip(
+                        "send.accepted",
+                        title,
+                        f"sending number {self.params.test_send.send_from} failed its check",
+                    )
+                ],
+            )
+        outcome = controlled_send(
+            self.client,
+            self.ledger,
+            run_id=self.run_id,
+            step="test-send-1",
+            environment=self.params.environment,
+            payload=self.provider.send_payload(self.params, self.run_id),
+            allowlist=self.params.test_send.allowlist,
+            max_sends=self.params.test_send.max_sends,
+            show_phone=self.show_phone,
+            window=self.window,
+            run_started_at=self.ledger.run_started_at(self.run_id),
+        )
+        self.sent = outcome.message
+        self.recorder.note(messages=[outcome.message.to_dict()])
+        return self._record(step, step_title, [outcome.check], details=outcome.details)
+
+    def replay_proof(self) -> StepReport:
+        """Send the same request with the same key: the provider must answer with the same messageId."""
+        step, step_title = "replay", "Idempotent replay proof"
+        title = "Same key replays, no second message"
+        if self.sent is None or self.sent.message_id is None or self.client is None:
+            return self._record(
+                step, step_title, [skip("send.replay", title, "no accepted send to replay")]
+            )
+        check = prove_replay(
+            self.client, self.ledger, run_id=self.run_id, message=self.sent, window=self.window,
+            provider_title=self.provider.title,
+        )  # fmt: skip
+        self.recorder.note(messages=[self.sent.to_dict()])
+        return self._record(step, step_title, [check])
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def _read_events(self, message_id: str) -> list[WebhookEvent]:
+        return self.events.events_for(message_id=message_id)
+
+    def confirm_lifecycle(self, *, poll_interval: float = 0.5) -> StepReport:
+        """Wait (with progress) for queued → sent → delivered|failed; each state is its own check."""
+        step, step_title = "lifecycle", "Lifecycle confirmation (webhooks)"
+        states = ("queued", "sent", "final")
+        if self.sent is None or self.sent.message_id is None:
+            return self._record(
+                step,
+                step_title,
+                [skip(f"lifecycle.{s}", f"message.{s}", "no accepted send") for s in states],
+            )
+        expect = self.params.test_send.expect
+        timeout = self.params.test_send.lifecycle_timeout_seconds
+        message_id = self.sent.message_id
+        model = self.provider.lifecycle
+        self._progress(
+            f"Waiting up to {timeout:g} s for webhooks of {message_id} (expecting {expect}) …"
+        )
+        started = time.monotonic()
+        seen: set[str] = set()
+        lifecycle: MessageLifecycle | None = None
+        accepted = self._acceptance_instant()
+        allowance = EVENT_CLOCK_ALLOWANCE_SECONDS + abs(self.clock_skew or 0.0)
+        prior: list[WebhookEvent] = []
+        try:
+            while True:
+                events, prior = split_at_acceptance(
+                    self._read_events(message_id), accepted, allowance
+                )
+                lifecycle = reconstruct(events, model).messages.get(message_id)
+                if lifecycle:
+                    for state in STATES:
+                        if lifecycle.seen(state) and state not in seen:
+                            seen.add(state)
+                            self._progress(
+                                f"  {time.monotonic() - started:5.1f} s  {state:<9} "
+                                f"(now {lifecycle.state}, sequence {lifecycle.highest_sequence})"
+                            )
+                if lifecycle and reached(lifecycle, expect):
+                    break
+                if time.monotonic() - started >= timeout:
+                    self._progress(f"  timed out after {timeout:g} s")
+                    break
+                self._sleep(poll_interval)
+        except RunbookError as exc:
+            msg = f"event store unreadable: {exc}"
+            return self._record(
+                step,
+                step_title,
+                [Check(f"lifecycle.{s}", f"message.{s}", "FAIL", msg) for s in states],
+            )
+        self.sent.lifecycle = lifecycle
+        self.recorder.note(messages=[self.sent.to_dict()])
+        waited = round(time.monotonic() - started, 1)
+        checks = lifecycle_checks(
+            lifecycle, expect, timeout, model.event_of, self.provider.identity_name
+        )
+        if prior:
+            checks.append(prior_events_check(message_id, accepted, prior))
+        return self._record(
+            step,
+            step_title,
+            checks,
+            details={
+                "messageId": message_id,
+                "waitedSeconds": waited,
+                "finalState": lifecycle.state if lifecycle else None,
+            },
+            tables=(events_table(lifecycle),) if lifecycle else (),
+            notes=tuple(
+                f"Handled: {flag}."
+                for flag in (lifecycle.flags() if lifecycle else [])
+                if "missing" not in flag
+            ),
+        )
+
+    def _acceptance_instant(self) -> datetime | None:
+        """The earliest the send can have been accepted: its acceptedAt or its ledger key."""
+        assert self.sent is not None
+        entry = self.ledger.entry(self.run_id, self.sent.step)
+        stamps = [
+            parse_stamp(self.sent.accepted_at),
+            parse_stamp(entry.reserved_at if entry else None),
+        ]
+        known = [s for s in stamps if s is not None]
+        return min(known) if known else None
+
+    # -- support -------------------------------------------------------------------------------
+    def support_handoff(self) -> StepReport:
+        """What support needs to trace this send later, and a check that it can."""
+        step, step_title = "support", "Support handoff"
+        title = "Send traceable by messageId and externalReference"
+        if self.sent is None or self.sent.message_id is None:
+            return self._record(
+                step, step_title, [skip("support.trace", title, "no accepted send")]
+            )
+        by_id = by_ref = 0
+        try:
+            by_id = len(self._read_events(self.sent.message_id))
+            if self.sent.external_reference:
+                by_ref = len(
+                    self.events.events_for(external_reference=self.sent.external_reference)
+                )
+        except RunbookError:
+            pass  # an unreadable store finds nothing: the check below says so
+        ok = by_id > 0 and by_ref > 0
+        check = Check(
+            "support.trace",
+            title,
+            "PASS" if ok else "FAIL",
+            f"{by_id} stored event(s) by messageId, {by_ref} by externalReference",
+            evidence={"byMessageId": by_id, "byExternalReference": by_ref},
+            request_ids=tuple(self.sent.request_ids),
+            remedy=None
+            if ok
+            else "the receiver must persist messageId and externalReference of every event.",
+        )
+        all_rids = (
+            [r.request_id for r in self.client.request_log if r.request_id] if self.client else []
+        )
+        details = {
+            "messageId": self.sent.message_id,
+            "externalReference": self.sent.external_reference,
+            "idempotencyKey": self.sent.idempotency_key,
+            "acceptance requestId": self.sent.accepted_request_id,
+            "acceptedAt": self.sent.accepted_at,
+            "final state": self.sent.lifecycle.state if self.sent.lifecycle else None,
+            "trace it": f"runbook trace --params <file> --message-id {self.sent.message_id}",
+        }
+        self.recorder.note(requestIds=all_rids)
+        return self._record(
+            step, step_title, [check], details=details, notes=(self.provider.support_note,)
+        )
+
+    # -- webhook probe ---------------------------------------------------------------------------
+    def webhook_probe(self) -> StepReport:
+        """Conformance-probe the integration's webhook endpoint; see :mod:`runbook_lib.runbooks.probe`."""
+        from .probe import SourceReader, run_probe
+
+        step, step_title = "probe", "Webhook conformance probe"
+        title = "Webhook endpoint conformance"
+        if not self.params.probe.enabled:
+            return self._record(
+                step, step_title, [skip("probe.all", title, "probe.enabled is false")]
+            )
+        hooks = self.params.webhooks
+        try:
+            secret = secret_from_env(
+                hooks.signing_secret_env or "",
+                purpose="webhook signing secret",
+                environ=self._environ,
+            )
+        except RunbookError as exc:
+            return self._record(step, step_title, [fail_from("probe.all", title, exc)])
+        source = self.params.event_source
+        readable = source.kind == "sql" or source.path.exists()
+        result = run_probe(
+            hooks.endpoint_url or "",
+            secret.reveal().split()[-1],
+            reader=SourceReader(self.events) if readable else None,
+            burst=self.params.probe.burst,
+            progress=self._progress,
+            provider=self.provider,
+        )
+        report = result.report()
+        return self._record(step, step_title, list(report.checks), details=report.details)
+
+    # -- release gate ----------------------------------------------------------------------------
+    def release_gate(self) -> GateReport:
+        """The readiness catalog: PASS, FAIL, ATTESTED or NOT VERIFIED per item; GO or NO-GO."""
+        log = self.client.request_log if self.client else []
+        gate = evaluate_gate(
+            self.recorder.checks,
+            self.params.attestations,
+            evidence_rules=self.provider.evidence_rules(log, recorded_send=self.sent),
+            provider=self.provider.kind,
+        )
+        self.recorder.note(gate=gate.to_dict())
+        self._record("gate", "Release gate", [gate.as_check()])
+        return gate
+
+    # -- changes since the previous go-live ------------------------------------------------------
+    def changes_since_previous(self, reports_root: str | Path | None = None) -> StepReport:
+        """Provider context and check outcomes compared with the previous go-live report here."""
+        title = "Since the previous go-live"
+        root = Path(reports_root) if reports_root else reports_root_of(self.recorder.report_dir)
+        now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        previous = previous_summary(
+            root, kind=self.kind, environment=self.params.environment, before=now
+        )
+        if previous is not None and previous.path == self.recorder.report_dir:
+            previous = None
+        if previous is None or previous.path is None:
+            check = Check(
+                "changes.previous", title, "SKIP", "no earlier go-live report of this environment"
+            )
+            return self._record("changes", title, [check])
+        name = previous.path.name
+        drift = diff_snapshots(previous.snapshot, self.recorder.facts.get("snapshot") or {})
+        before = previous.check_statuses()
+        changed = [(cid, before.get(cid, "—"), c.status) for c in self.recorder.checks
+                   for cid in [c.check_id] if before.get(cid) != c.status and cid in before]  # fmt: skip
+        rows = [tuple(map(str, r)) for r in drift] + [
+            (f"check {cid}", b, a) for cid, b, a in changed
+        ]
+        self.recorder.note(changes={"previous": name, "rows": rows})
+        check = Check(
+            "changes.previous", title, "WARN" if drift else "PASS",
+            f"{len(drift)} provider-side change(s), {len(changed)} check(s) changed outcome since {name}"
+            if rows else f"nothing changed since {name}",
+        )  # fmt: skip
+        return self._record(
+            "changes",
+            title,
+            [check],
+            tables=(("Changes", ["what", "before", "now"], rows),) if rows else (),
+        )

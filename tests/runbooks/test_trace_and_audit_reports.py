@@ -1,0 +1,109 @@
+"""`runbook trace` and `runbook audit` executed by papermill into dated reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runbook_lib.cli import main, run_go_live, run_read_only
+from runbook_lib.reporting.summary import Summary
+from tests.stack import running_stack
+
+pytestmark = pytest.mark.notebook
+
+
+@pytest.fixture(scope="module")
+def golive(tmp_path_factory):
+    """One go-live on the sandbox: a real send with its webhooks, and a passing report."""
+    folder = tmp_path_factory.mktemp("stack")
+    with running_stack(folder) as stack:
+        params = stack.params()
+        run = run_go_live(params, reports_root=folder / "reports", extra_env=stack.env)
+        assert run.exit_code == 0, run.summary.error
+        yield stack, params, run
+
+
+def test_trace_by_message_id_shows_the_journey(golive, monkeypatch):
+    stack, params, go = golive
+    message = go.summary.messages[0]
+    for key, value in stack.env.items():
+        monkeypatch.setenv(key, value)
+    run = run_read_only(
+        "trace", params, reports_root=go.report_dir.parent.parent,
+        notebook_parameters={"message_id": message["messageId"], "external_reference": ""},
+    )  # fmt: skip
+    assert run.exit_code == 0, run.summary.error
+    ids = {c.check_id: c.status for c in run.summary.checks}
+    assert ids["trace.acceptance"] == "PASS" and ids["trace.found"] == "PASS"
+    assert ids["trace.outcome"] == "PASS"
+    evidence = json.loads((run.report_dir / "evidence.json").read_text())
+    journey = evidence["facts"]["trace"]["journey"]
+    assert [j["eventType"] for j in journey][:1] == ["message.queued"]
+    assert journey[-1]["stateAfter"] == "DELIVERED"
+    escalation = evidence["facts"]["escalation"]["fields"]
+    assert escalation["acceptance requestId"].startswith("req_")
+    html = (run.report_dir / "report.html").read_text()
+    assert "data:image/png;base64" in html and "Before escalating" in html
+
+
+def test_trace_by_external_reference_and_not_found(golive, monkeypatch, capsys):
+    stack, params, go = golive
+    message = go.summary.messages[0]
+    reports = str(go.report_dir.parent.parent)
+    code = main(
+        [
+            "trace",
+            "--params",
+            str(params),
+            "--external-reference",
+            message["externalReference"],
+            "--reports",
+            reports,
+        ]
+    )
+    assert code == 0
+    code = main(
+        [
+            "trace",
+            "--params",
+            str(params),
+            "--message-id",
+            "msg_does_not_exist",
+            "--reports",
+            reports,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and "no send and no webhook found" in out
+
+
+def test_audit_of_a_healthy_window_with_drift_against_the_go_live(golive, monkeypatch, capsys):
+    stack, params, go = golive
+    for key, value in stack.env.items():
+        monkeypatch.setenv(key, value)
+    reports = str(go.report_dir.parent.parent)
+    code = main(["audit", "--params", str(params), "--since", "1h", "--reports", reports])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "failure domain: healthy" in out
+    index = json.loads((go.report_dir.parent.parent / "index.json").read_text())
+    kinds = [r["kind"] for r in index["runs"]]
+    assert "audit" in kinds and "go-live" in kinds
+    audit_dir = go.report_dir.parent.parent / next(
+        r["path"] for r in index["runs"] if r["kind"] == "audit"
+    )
+    summary = Summary.load(audit_dir)
+    drift = next(c for c in summary.checks if c.check_id == "audit.drift")
+    assert drift.status == "PASS" and go.report_dir.name in drift.summary
+    assert summary.failure_domain["domain"] == "healthy"
+    assert summary.status["What broke"].startswith("nothing")
+    html = (audit_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64") >= 3  # funnel, events per minute, latency
+
+
+def test_audit_without_a_window_is_bad_input(golive, capsys):
+    _, params, go = golive
+    code = main(["audit", "--params", str(params), "--reports", str(go.report_dir.parent.parent)])
+    assert code == 3
+    assert "needs a window" in capsys.readouterr().err
