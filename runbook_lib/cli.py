@@ -13,12 +13,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .core.errors import ConfigurationError, RunbookError
-from .core.parameters import RunbookParameters, load_parameters
 from .providers.base import DEFAULT_PROVIDER, get_provider, provider_names
 from .reporting.execute import (
     EXIT_BAD_INPUT,
@@ -30,6 +29,9 @@ from .reporting.execute import (
 from .reporting.index import build_index
 from .security.leakguard import redacted_console
 from .security.secrets import secret_from_env
+
+if TYPE_CHECKING:
+    from .core.parameters import RunbookParameters
 
 __all__ = ["main"]
 
@@ -54,6 +56,8 @@ def _err(text: str) -> None:
 # -- go-live ----------------------------------------------------------------------------------
 def _validate_for_run(params_path: Path) -> RunbookParameters:
     """Everything that can be checked before the notebook starts: the file and the secret's env."""
+    from .core.parameters import load_parameters  # pydantic: only for commands that read a file
+
     params = load_parameters(params_path)
     secret_from_env(params.provider.client_secret_env, purpose="client secret")
     return params
@@ -242,6 +246,8 @@ def run_read_only(
     extra_env: dict[str, str] | None = None,
 ) -> NotebookRun:
     """Validate, then execute the trace or audit notebook into a dated report (nothing is sent)."""
+    from .core.parameters import load_parameters
+
     environment = "unknown"
     try:
         if extra_env:

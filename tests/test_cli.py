@@ -185,3 +185,20 @@ def test_invalid_sql_column_mapping_exits_3_in_one_line_before_any_connection(tm
     assert len(lines) == 1 and "Traceback" not in captured.err + captured.out
     assert "columns.event_type" in lines[0] and "not a plain column name" in lines[0]
     assert "use letters, digits and underscores" in lines[0]  # the fix
+
+
+def test_help_loads_none_of_the_heavy_libraries():
+    """`runbook --help` answers without pydantic, httpx, nbformat, papermill or polars (fast)."""
+    import subprocess
+    import sys
+
+    heavy = ("pydantic", "httpx", "nbformat", "papermill", "polars", "jsonschema", "pandas")
+    code = (
+        "import sys, contextlib, io\n"
+        "from runbook_lib.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""

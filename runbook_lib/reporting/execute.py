@@ -14,14 +14,13 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from ..security.leakguard import SecretChannel, scan_and_redact
 from ..security.secrets import REGISTRY
 from .html import write_html
 from .kernels import PrivateKernels, stop_promptly
+from .notebook_format import load_nbformat
 from .recorder import EVIDENCE_FILE, REPORT_DIR_ENV
 from .summary import (
     EXIT_BAD_INPUT,
@@ -33,6 +32,9 @@ from .summary import (
     SUMMARY_SCHEMA_VERSION,
     Summary,
 )
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -80,7 +82,7 @@ def _relative(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _failed_cell(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
+def _failed_cell(nb: NotebookNode) -> dict[str, Any] | None:
     section = None
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
@@ -108,6 +110,7 @@ def execute_report(
     extra_env: dict[str, str] | None = None,
 ) -> NotebookRun:
     """Run ``notebook`` under papermill into ``report_dir`` and write summary + HTML, always."""
+    load_nbformat()  # before papermill imports it
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -147,7 +150,9 @@ def execute_report(
         kernels.close()
     evidence_path = report_dir / EVIDENCE_FILE
     evidence = json.loads(evidence_path.read_text()) if evidence_path.exists() else {}
-    failed_cell = _failed_cell(nbformat.read(output, as_version=4)) if output.exists() else None
+    failed_cell = (
+        _failed_cell(load_nbformat().read(output, as_version=4)) if output.exists() else None
+    )
     summary = Summary.from_evidence(
         evidence,
         kind=kind,
