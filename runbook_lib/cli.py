@@ -390,21 +390,27 @@ def cmd_faults(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_fault_profile(path: str, kit: Any) -> dict[str, Any]:
+    """A fault profile file, validated by the provider's profile type (before any request)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+        kit.fault_profile.from_dict(data)
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise ConfigurationError(
+            f"fault profile {path}: {exc}",
+            remedy="see the fault profile format in the README (Fault injection).",
+        ) from None
+    return data
+
+
 def _faults_call(args: argparse.Namespace) -> Any:
     """Show, set or clear the faults; a bad profile is refused before any request."""
     kit = get_provider(args.provider).sandbox()
+    data = _load_fault_profile(args.profile, kit) if args.profile else None
     with kit.control(args.url) as control:
         if args.clear:
             return control.clear_faults()
-        if args.profile:
-            try:
-                data = yaml.safe_load(Path(args.profile).read_text())
-                kit.fault_profile.from_dict(data)
-            except (OSError, yaml.YAMLError, ValueError) as exc:
-                raise ConfigurationError(
-                    f"fault profile {args.profile}: {exc}",
-                    remedy="see the fault profile format in the README (Fault injection).",
-                ) from None
+        if data is not None:
             return control.set_faults(data)
         return control.faults()
 
@@ -439,6 +445,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         webhook_url=args.webhook_url, lifecycle_delay=args.lifecycle_delay, **kwargs
     )
     sandbox = kit.app(config)
+    if args.faults:
+        sandbox.set_faults(_load_fault_profile(args.faults, kit))
+        _say(
+            f"Rehearsing under the fault profile {args.faults} (runbook faults --clear removes it)."
+        )
     if remote:
         _say(
             f"Note: --allow-remote: the sandbox listens on {args.host}; its control plane and "
@@ -621,6 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--webhook-secret-env",
         default="REDCLOUD_WEBHOOK_SECRET",
         help="env var holding the whsec_ signing secret (default: the rehearsal secret)",
+    )
+    p.add_argument(
+        "--faults", metavar="PROFILE", help="start under this YAML fault profile (see README)"
     )
     _provider_option(p)
     p.set_defaults(func=cmd_sandbox)
