@@ -10,6 +10,8 @@ domain the evidence points to:
     provider           API answers 5xx / 429 (or connections fail) above the threshold
     integration        webhooks arrive but the integration's receiver rejects them
     webhook delivery   whoami shows the account webhook FAILING / not configured, without rejections
+    event pipeline     no webhook event at all in the window of an environment that expects traffic:
+                       the receiver, its store or the event source is dead (never "healthy")
     queue backlog      messages accepted and queued but not moving to sent, webhook healthy
     healthy            none of the above
 
@@ -41,7 +43,7 @@ from .base import RecordedRun
 
 __all__ = ["AuditRun", "DomainVerdict", "StatusBlock", "parse_window"]
 
-DOMAINS = ("auth", "provider", "integration", "webhook delivery", "queue backlog")
+DOMAINS = ("auth", "provider", "integration", "webhook delivery", "event pipeline", "queue backlog")
 # The runbook's own rehearsal traffic (webhook probe, drills) is marked by its ids; audits leave
 # it out of the funnel and the rejection rate, and say how much they left out.
 REHEARSAL_EVENT = r"^evt_(probe|drill)_"
@@ -438,6 +440,12 @@ class AuditRun(RecordedRun):
         webhook = self.provider_context.get("webhookStatus")
         if self.provider_context.get("webhookSignal"):
             signals["webhook delivery"].append(self.provider_context["webhookSignal"])
+        events_seen = self.table.events_total if self.table is not None else 0
+        if a.expect_traffic and not events_seen and not self.deliveries_total:
+            signals["event pipeline"].append(
+                f"no webhook event at all between {self.start:%Y-%m-%d %H:%M}Z and {self.end:%Y-%m-%d %H:%M}Z "
+                f"(source {self.params.event_source.kind}): nothing reached the event store"
+            )
         m = self.table.messages if self.table is not None else None
         if m is not None and m.height:
             queued_stuck = int((m["stuck"] & (m["state"] == "QUEUED")).sum())
@@ -506,5 +514,7 @@ _REMEDY = {
     "integration": "the receiver rejects deliveries: check its signing secret (rotation?) and clock; "
     "fix, then ask {provider} to resend (events are retried with the same webhook-id).",
     "webhook delivery": "the endpoint is unreachable or failing: check DNS, TLS, the load balancer and 5xx logs.",
+    "event pipeline": "check that the receiver runs and answers, that {provider}'s webhook points at it, "
+    "and that event_source reads the store it writes (audit.expect_traffic: false for a quiet environment).",
     "queue backlog": "messages wait in the provider's queue: open a ticket with the stuck messageIds.",
 }
