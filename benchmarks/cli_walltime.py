@@ -84,10 +84,10 @@ def main() -> None:
     print(f"  runbook reports                  : {reports:6.2f} s  = {reports / python:5.1f}x python"
           f"  (target <= 0.5 s: {'met' if reports <= 0.5 else 'NOT met'})")  # fmt: skip
     print(f"  runbook go-live (sandbox)        : {golive_s:6.2f} s  = {golive_s / papermill:5.2f}x"
-          f" papermill, +{golive_s - papermill:.2f} s (target <= +4 s: "
+          f" papermill, {golive_s - papermill:+.2f} s (target <= +4 s: "
           f"{'met' if golive_s - papermill <= 4 else 'NOT met'})")  # fmt: skip
     print(f"  runbook trace                    : {trace:6.2f} s  = {trace / papermill:5.2f}x"
-          f" papermill, +{trace - papermill:.2f} s (target <= +1 s: "
+          f" papermill, {trace - papermill:+.2f} s (target <= +1 s: "
           f"{'met' if trace - papermill <= 1 else 'NOT met'})")  # fmt: skip
 
 
