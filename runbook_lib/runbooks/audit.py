@@ -265,8 +265,9 @@ class AuditRun(RecordedRun):
         self.funnel_counts = counts
         final = counts["delivered"] + counts["failed"]
         rate = counts["delivered"] / final if final else None
-        to_sent = _percentiles(_seconds(m["sent_at"] - m["queued_at"]))
-        to_delivered = _percentiles(_seconds(m["delivered_at"] - m["queued_at"]))
+        latencies = _latencies(m)
+        to_sent = _percentiles(latencies["to sent"])
+        to_delivered = _percentiles(latencies["to delivered"])
         by_number = (
             m.group_by("number_id")
             .agg(pl.len().alias("accepted"), (pl.col("state") == "DELIVERED").sum().alias("delivered"),
@@ -347,8 +348,8 @@ class AuditRun(RecordedRun):
             return "no messages in the window"
         m = self.table.messages
         return latency_histogram(
-            {"queued → sent": _seconds(m["sent_at"] - m["queued_at"]),
-             "queued → delivered": _seconds(m["delivered_at"] - m["queued_at"])},
+            {f"first event → {label.removeprefix('to ')}": values
+             for label, values in _latencies(m).items()},
             title="Latency distribution", unit="seconds",
         )  # fmt: skip
 
@@ -506,6 +507,19 @@ class AuditRun(RecordedRun):
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+
+
+def _latencies(messages: pl.DataFrame) -> dict[str, list[float]]:
+    """Seconds from a message's earliest event to the first arrival of sent / of delivered.
+
+    Never from ``queued``: a delivery that arrives before its queued event would make a negative
+    latency. The earliest event bounds both from below, so no value is ever negative.
+    """
+    start = messages["first_event_at"]
+    return {
+        "to sent": _seconds(messages["sent_at"] - start),
+        "to delivered": _seconds(messages["delivered_at"] - start),
+    }
 
 
 _REMEDY = {

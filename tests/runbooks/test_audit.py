@@ -184,3 +184,17 @@ def test_an_audit_over_a_missing_store_is_not_healthy_and_creates_nothing(tmp_pa
             run.funnel()
         run.close()
     assert not missing.exists()
+
+
+def test_latencies_are_never_negative_when_events_arrive_out_of_order(tmp_path):
+    """A delivery that arrives before its queued event never makes a negative latency."""
+    with running_stack(tmp_path) as stack:
+        params = stack.params()
+        send(stack, "+15005550006", 4, params)  # sandbox: delivery, sent, queued in that order
+        wait_for(lambda: stored(stack) >= 12)
+        run = audit(stack, params)
+    facts = run.recorder.facts
+    assert run.funnel_counts["delivered"] == 4
+    for figure in ("timeToSent", "timeToDelivery"):
+        values = [v for v in facts[figure].values() if v is not None]
+        assert values and min(values) >= 0, (figure, facts[figure])
