@@ -190,6 +190,11 @@ class AuditRun(RecordedRun):
     def open(cls, params_file: str | Path, **kwargs: Any) -> AuditRun:
         return cls(load_parameters(params_file), **kwargs)
 
+    @property
+    def window(self) -> str:
+        """The audited window as people read it (UTC)."""
+        return f"{self.start:%Y-%m-%d %H:%M:%S}Z → {self.end:%Y-%m-%d %H:%M:%S}Z"
+
     # -- 1. context -----------------------------------------------------------------------------
     def context(self) -> StepReport:
         """Token health, whoami and numbers (read-only), and drift since the last passing go-live."""
