@@ -27,6 +27,7 @@ from .reporting.execute import (
     write_config_error_report,
 )
 from .reporting.index import build_index
+from .reporting.progress import ConsolePrinter
 from .security.leakguard import redacted_console
 from .security.secrets import secret_from_env
 
@@ -211,6 +212,7 @@ def _execute(
         cwd=cwd,
         run_id=run_id,
         extra_env=extra_env,
+        progress=ConsolePrinter(),  # each step and wait as it happens, not all at the end
     )
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..security.secrets import REGISTRY
 from .html import write_html
 from .kernels import PrivateKernels, stop_promptly
 from .notebook_format import load_nbformat
+from .progress import ProgressChannel
 from .recorder import EVIDENCE_FILE, REPORT_DIR_ENV
 from .summary import (
     EXIT_BAD_INPUT,
@@ -108,8 +110,12 @@ def execute_report(
     cwd: Path,
     run_id: str | None = None,
     extra_env: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> NotebookRun:
-    """Run ``notebook`` under papermill into ``report_dir`` and write summary + HTML, always."""
+    """Run ``notebook`` under papermill into ``report_dir`` and write summary + HTML, always.
+
+    ``progress`` receives the run's progress lines while it runs (the CLI prints them).
+    """
     load_nbformat()  # before papermill imports it
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -118,7 +124,9 @@ def execute_report(
     t0 = time.monotonic()
     output = report_dir / NOTEBOOK_FILE
     channel = SecretChannel().__enter__()
-    kernel_env = {REPORT_DIR_ENV: str(report_dir), **channel.env, **(extra_env or {})}
+    live = ProgressChannel(progress).__enter__() if progress else None
+    kernel_env = {REPORT_DIR_ENV: str(report_dir), **channel.env, **(live.env if live else {}),
+                  **(extra_env or {})}  # fmt: skip
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     error: str | None = None
@@ -147,6 +155,8 @@ def execute_report(
             else:
                 os.environ[key] = value
         channel.__exit__(None, None, None)
+        if live is not None:
+            live.__exit__(None, None, None)
         kernels.close()
     evidence_path = report_dir / EVIDENCE_FILE
     evidence = json.loads(evidence_path.read_text()) if evidence_path.exists() else {}
