@@ -89,6 +89,13 @@ class GoLiveRun(ProviderRun):
             )
         if not self.token_ok or self.client is None:
             return self._record(step, step_title, [skip("send.accepted", title, "no token")])
+        failed_preflight = [c.check_id for c in self.recorder.checks
+                            if c.check_id.startswith("preflight.") and c.failed]  # fmt: skip
+        if failed_preflight:  # a send whose outcome cannot be confirmed is not made
+            return self._record(step, step_title, [skip(
+                "send.accepted", title,
+                f"not sent: preflight failed ({', '.join(failed_preflight)}); fix it first",
+            )])  # fmt: skip
         sender_check = self.provider.sender_check_id(self.params)
         if any(c.check_id == sender_check and c.failed for c in self.recorder.checks):
             return self._record(
