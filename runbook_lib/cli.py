@@ -28,6 +28,7 @@ from .reporting.execute import (
 )
 from .reporting.index import build_index
 from .reporting.progress import ConsolePrinter
+from .reporting.summary import failed_cell_name
 from .security.leakguard import redacted_console
 from .security.secrets import secret_from_env
 
@@ -85,9 +86,7 @@ def _print_run(run: NotebookRun) -> None:
             _say(f"  TODO {item['id']}: {item['todo']}")
     if s.failed_cell:
         f = s.failed_cell
-        _say(
-            f"  notebook stopped in cell {f['cellIndex']} ({f.get('section')}): {f['error']}: {f['message']}"
-        )
+        _say(f"  notebook stopped in {failed_cell_name(f)}: {f['error']}: {f['message']}")
     if s.error:
         _say(f"  {s.error}")
     _say(f"report: {run.report_dir}")

@@ -84,15 +84,28 @@ def _relative(path: Path, base: Path) -> str:
         return str(path)
 
 
+_INJECTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+
+
 def _failed_cell(nb: NotebookNode) -> dict[str, Any] | None:
+    """The failing cell, named as the notebook file numbers it and as papermill does (In [n]).
+
+    Cells papermill adds to the executed copy (injected parameters, its error banner) are not
+    counted, so ``cellIndex`` is the cell's index in the notebook a person opens.
+    """
     section = None
-    for index, cell in enumerate(nb.cells):
+    index = -1
+    for cell in nb.cells:
+        if _INJECTED_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        index += 1
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
             section = cell.source.lstrip().splitlines()[0].lstrip("# ").strip()
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 return {
                     "cellIndex": index,
+                    "executionCount": cell.get("execution_count"),
                     "section": section,
                     "error": output.get("ename"),
                     "message": str(output.get("evalue", ""))[:500],
