@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from . import audit_walltime, golive_walltime, lifecycle_audit, receiver_throughput
+from . import audit_walltime, cli_walltime, golive_walltime, lifecycle_audit, receiver_throughput
 
 BENCHMARKS = {
     "audit": audit_walltime.main,
+    "cli": cli_walltime.main,
     "golive": golive_walltime.main,
     "lifecycle": lifecycle_audit.main,
     "receiver": receiver_throughput.main,

@@ -6,36 +6,16 @@ folder per provider; Red Cloud is the default), ``sources`` (the only way webhoo
 read), ``runbooks`` (go-live, drills, probe, trace, audit), ``reporting`` (papermill, the typed
 summary, HTML, plots, index), ``security`` (secrets, leak guard, privacy) and ``receiver``.
 A provider's own types (Red Cloud's client, its auth) come through the registry, not an import.
+
+Every name loads on first use: ``runbook --help`` and the sandbox start without pydantic, httpx,
+polars or papermill, and a notebook pays only for what it touches.
 """
 
 from __future__ import annotations
 
+import importlib as _importlib
+
 from .core.allocator import prefer_prompt_release as _prefer_prompt_release
-from .core.checks import Check, StepReport, Verdict
-from .core.errors import (
-    AuthError,
-    ConfigurationError,
-    EventSourceError,
-    InvalidClientError,
-    MissingSecretError,
-    ParameterError,
-    ProviderError,
-    ProviderUnavailableError,
-    RunbookError,
-    SendPolicyError,
-    TokenEndpointError,
-    TokenRejectedError,
-    WebhookVerificationError,
-)
-from .core.events import WebhookEvent
-from .core.ledger import SendLedger
-from .core.lifecycle import LifecycleSet, MessageLifecycle, reconstruct
-from .core.parameters import RunbookParameters, load_parameters
-from .core.retry import RetryPolicy
-from .core.signing import sign_webhook, signed_headers, verify_webhook
-from .runbooks.go_live import GoLiveRun
-from .runbooks.provider_run import DrillsRun
-from .security.secrets import Secret, secret_from_env
 
 # Nothing above loads polars (the audit and the sources load it on first use), so its allocator
 # still reads this setting when they do.
@@ -84,9 +64,26 @@ __all__ = [
     "verify_webhook",
 ]
 
-# The trace and the audit bring polars and numpy; they load on first use, so `runbook go-live`
-# and the sandbox start without them.
-_LAZY = {"AuditRun": ".runbooks.audit", "TraceRun": ".runbooks.trace"}
+_ERRORS = ("AuthError", "ConfigurationError", "EventSourceError", "InvalidClientError",
+           "MissingSecretError", "ParameterError", "ProviderError", "ProviderUnavailableError",
+           "RunbookError", "SendPolicyError", "TokenEndpointError", "TokenRejectedError",
+           "WebhookVerificationError")  # fmt: skip
+# name → the module that defines it (relative to this package).
+_LAZY = {
+    **dict.fromkeys(("Check", "StepReport", "Verdict"), ".core.checks"),
+    **dict.fromkeys(_ERRORS, ".core.errors"),
+    "WebhookEvent": ".core.events",
+    "SendLedger": ".core.ledger",
+    **dict.fromkeys(("LifecycleSet", "MessageLifecycle", "reconstruct"), ".core.lifecycle"),
+    **dict.fromkeys(("RunbookParameters", "load_parameters"), ".core.parameters"),
+    "RetryPolicy": ".core.retry",
+    **dict.fromkeys(("sign_webhook", "signed_headers", "verify_webhook"), ".core.signing"),
+    "AuditRun": ".runbooks.audit",
+    "GoLiveRun": ".runbooks.go_live",
+    "DrillsRun": ".runbooks.provider_run",
+    "TraceRun": ".runbooks.trace",
+    **dict.fromkeys(("Secret", "secret_from_env"), ".security.secrets"),
+}
 # The default provider's public types, resolved through the registry (``Provider.public``).
 _FROM_PROVIDER = frozenset(
     {"ApiResult", "ClientCredentialsAuth", "NumbersListing", "RedCloudClient", "RequestRecord",
@@ -96,9 +93,9 @@ _FROM_PROVIDER = frozenset(
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # resolved once
+        return value
     if name in _FROM_PROVIDER:
         from .providers.base import get_provider
 

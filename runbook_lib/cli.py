@@ -13,12 +13,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .core.errors import ConfigurationError, RunbookError
-from .core.parameters import RunbookParameters, load_parameters, parameters_from_dict
 from .providers.base import DEFAULT_PROVIDER, get_provider, provider_names
 from .reporting.execute import (
     EXIT_BAD_INPUT,
@@ -28,8 +27,13 @@ from .reporting.execute import (
     write_config_error_report,
 )
 from .reporting.index import build_index
+from .reporting.progress import ConsolePrinter
+from .reporting.summary import failed_cell_name
 from .security.leakguard import redacted_console
 from .security.secrets import secret_from_env
+
+if TYPE_CHECKING:
+    from .core.parameters import RunbookParameters
 
 __all__ = ["main"]
 
@@ -54,6 +58,8 @@ def _err(text: str) -> None:
 # -- go-live ----------------------------------------------------------------------------------
 def _validate_for_run(params_path: Path) -> RunbookParameters:
     """Everything that can be checked before the notebook starts: the file and the secret's env."""
+    from .core.parameters import load_parameters  # pydantic: only for commands that read a file
+
     params = load_parameters(params_path)
     provider = get_provider(params.provider.kind)
     secret_from_env(provider.credential_env(params), purpose=provider.credential_name)
@@ -81,9 +87,7 @@ def _print_run(run: NotebookRun) -> None:
             _say(f"  TODO {item['id']}: {item['todo']}")
     if s.failed_cell:
         f = s.failed_cell
-        _say(
-            f"  notebook stopped in cell {f['cellIndex']} ({f.get('section')}): {f['error']}: {f['message']}"
-        )
+        _say(f"  notebook stopped in {failed_cell_name(f)}: {f['error']}: {f['message']}")
     if s.error:
         _say(f"  {s.error}")
     _say(f"report: {run.report_dir}")
@@ -208,6 +212,7 @@ def _execute(
         cwd=cwd,
         run_id=run_id,
         extra_env=extra_env,
+        progress=ConsolePrinter(),  # each step and wait as it happens, not all at the end
     )
 
 
@@ -243,6 +248,8 @@ def run_read_only(
     extra_env: dict[str, str] | None = None,
 ) -> NotebookRun:
     """Validate, then execute the trace or audit notebook into a dated report (nothing is sent)."""
+    from .core.parameters import load_parameters
+
     environment = "unknown"
     try:
         if extra_env:
@@ -298,7 +305,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sandbox + receiver on free loopback ports, go-live against them, then stop both."""
-
+    from .core.parameters import parameters_from_dict
     from .receiver import run_receiver
 
     provider = get_provider(args.provider)
@@ -388,21 +395,27 @@ def cmd_faults(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_fault_profile(path: str, kit: Any) -> dict[str, Any]:
+    """A fault profile file, validated by the provider's profile type (before any request)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+        kit.fault_profile.from_dict(data)
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise ConfigurationError(
+            f"fault profile {path}: {exc}",
+            remedy="see the fault profile format in the README (Fault injection).",
+        ) from None
+    return data
+
+
 def _faults_call(args: argparse.Namespace) -> Any:
     """Show, set or clear the faults; a bad profile is refused before any request."""
     kit = get_provider(args.provider).sandbox()
+    data = _load_fault_profile(args.profile, kit) if args.profile else None
     with kit.control(args.url) as control:
         if args.clear:
             return control.clear_faults()
-        if args.profile:
-            try:
-                data = yaml.safe_load(Path(args.profile).read_text())
-                kit.fault_profile.from_dict(data)
-            except (OSError, yaml.YAMLError, ValueError) as exc:
-                raise ConfigurationError(
-                    f"fault profile {args.profile}: {exc}",
-                    remedy="see the fault profile format in the README (Fault injection).",
-                ) from None
+        if data is not None:
             return control.set_faults(data)
         return control.faults()
 
@@ -437,6 +450,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         webhook_url=args.webhook_url, lifecycle_delay=args.lifecycle_delay, **kwargs
     )
     sandbox = kit.app(config)
+    if args.faults:
+        sandbox.set_faults(_load_fault_profile(args.faults, kit))
+        _say(
+            f"Rehearsing under the fault profile {args.faults} (runbook faults --clear removes it)."
+        )
     if remote:
         _say(
             f"Note: --allow-remote: the sandbox listens on {args.host}; its control plane and "
@@ -621,6 +639,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--webhook-secret-env",
         default="REDCLOUD_WEBHOOK_SECRET",
         help="env var holding the whsec_ signing secret (default: the rehearsal secret)",
+    )
+    p.add_argument(
+        "--faults", metavar="PROFILE", help="start under this YAML fault profile (see README)"
     )
     _provider_option(p)
     p.set_defaults(func=cmd_sandbox)

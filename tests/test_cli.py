@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 import yaml
 
-from runbook_lib.cli import main
+from runbook_lib.cli import build_parser, main
 from runbook_lib.core.errors import RunbookError
 from runbook_lib.security.leakguard import REDACTED, SecretChannel
 from runbook_lib.security.secret_channel import encode_line, write_fifo
@@ -185,3 +186,50 @@ def test_invalid_sql_column_mapping_exits_3_in_one_line_before_any_connection(tm
     assert len(lines) == 1 and "Traceback" not in captured.err + captured.out
     assert "columns.event_type" in lines[0] and "not a plain column name" in lines[0]
     assert "use letters, digits and underscores" in lines[0]  # the fix
+
+
+def test_help_loads_none_of_the_heavy_libraries():
+    """`runbook --help` answers without pydantic, httpx, nbformat, papermill or polars (fast)."""
+    import subprocess
+    import sys
+
+    heavy = ("pydantic", "httpx", "nbformat", "papermill", "polars", "jsonschema", "pandas")
+    code = (
+        "import sys, contextlib, io\n"
+        "from runbook_lib.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_sandbox_faults_refuses_a_bad_profile_before_serving(tmp_path, capsys):
+    """`runbook sandbox --faults` (as the README documents) validates the profile first: exit 3."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("api: {send: {rate_429: 7}}\n")
+    assert main(["sandbox", "--port", "0", "--faults", str(bad)]) == 3
+    err = capsys.readouterr().err
+    assert "fault profile" in err and "Fault injection" in err and "Traceback" not in err
+
+
+def test_sandbox_starts_under_the_fault_profile_it_is_given(tmp_path, monkeypatch):
+    """The profile given to `runbook sandbox --faults` is the one its control plane reports."""
+    from runbook_lib.cli import cmd_sandbox
+    from runbook_lib.core import serving
+
+    profile = tmp_path / "faults.yaml"
+    profile.write_text("api: {send: {rate_5xx: 0.5}}\nseed: 3\n")
+    served = {}
+    monkeypatch.setattr(serving, "serve_forever", lambda app, **kw: served.update(app=app))
+    args = build_parser().parse_args(["sandbox", "--faults", str(profile)])
+    assert cmd_sandbox(args) == 0
+    import asyncio
+
+    async def faults() -> dict:
+        transport = httpx.ASGITransport(app=served["app"])
+        async with httpx.AsyncClient(transport=transport, base_url="http://sbx") as client:
+            return (await client.get("/_sandbox/faults")).json()
+
+    assert asyncio.run(faults())["api"]["send"]["rate_5xx"] == 0.5

@@ -309,6 +309,9 @@ class AuditParameters(_Strict):
     rejection_rate_fail: float = Field(default=0.05, gt=0, le=1)
     backlog_share_fail: float = Field(default=0.2, gt=0, le=1)
     api_probe_calls: int = Field(default=6, ge=1, le=50)
+    # A window with no webhook event at all is a dead pipeline, not a healthy one, unless the
+    # environment is quiet by design.
+    expect_traffic: bool = True
 
 
 class PrivacyParameters(_Strict):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
-__all__ = ["STATUS_COLOURS", "badge", "esc", "kv_table", "rows_table"]
+__all__ = ["STATUS_COLOURS", "badge", "esc", "kv_table", "rows_table", "show"]
 
 STATUS_COLOURS = {
     "PASS": "#1a7f37",
@@ -19,13 +20,39 @@ STATUS_COLOURS = {
 }
 
 
+def show(value: Any) -> str:
+    """``value`` as a person reads it: never a Python repr of None, a bool, a tuple or a dict.
+
+    None is a dash, booleans are yes/no, times are ISO-8601 UTC, collections are listed
+    (``p50 0.4, p95 1.2``), floats lose their float noise.
+    """
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, datetime):
+        text = value.isoformat(timespec="seconds")
+        return text.replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {show(item)}" for key, item in value.items()) or "—"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(show(item) for item in value) or "—"
+    return str(value)
+
+
 def esc(value: Any) -> str:
     """``value`` as HTML text, safe in element content and in quoted attributes alike.
 
     Every value that reaches HTML goes through here: webhook fields, provider responses and
-    parameter values are data, never markup (``&<>"'`` all escaped).
+    parameter values are data, never markup (``&<>"'`` all escaped). Values that are not text are
+    formatted for people first (:func:`show`); None is empty.
     """
-    return html.escape("" if value is None else str(value), quote=True)
+    text = "" if value is None else value if isinstance(value, str) else show(value)
+    return html.escape(text, quote=True)
 
 
 def badge(status: str, label: str | None = None) -> str:
@@ -50,7 +77,8 @@ def rows_table(
     body = []
     for row in rows:
         cells = "".join(
-            f"<td {_CELL}>{cell if i in raw_cols else esc(cell)}</td>" for i, cell in enumerate(row)
+            f"<td {_CELL}>{cell if i in raw_cols else esc(show(cell))}</td>"
+            for i, cell in enumerate(row)
         )
         body.append(f"<tr>{cells}</tr>")
     return f"<table {_TABLE}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -11,17 +11,18 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from ..security.leakguard import SecretChannel, scan_and_redact
 from ..security.secrets import REGISTRY
 from .html import write_html
 from .kernels import PrivateKernels, stop_promptly
+from .notebook_format import load_nbformat
+from .progress import ProgressChannel
 from .recorder import EVIDENCE_FILE, REPORT_DIR_ENV
 from .summary import (
     EXIT_BAD_INPUT,
@@ -33,6 +34,9 @@ from .summary import (
     SUMMARY_SCHEMA_VERSION,
     Summary,
 )
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -80,15 +84,28 @@ def _relative(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _failed_cell(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
+_INJECTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+
+
+def _failed_cell(nb: NotebookNode) -> dict[str, Any] | None:
+    """The failing cell, named as the notebook file numbers it and as papermill does (In [n]).
+
+    Cells papermill adds to the executed copy (injected parameters, its error banner) are not
+    counted, so ``cellIndex`` is the cell's index in the notebook a person opens.
+    """
     section = None
-    for index, cell in enumerate(nb.cells):
+    index = -1
+    for cell in nb.cells:
+        if _INJECTED_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        index += 1
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
             section = cell.source.lstrip().splitlines()[0].lstrip("# ").strip()
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 return {
                     "cellIndex": index,
+                    "executionCount": cell.get("execution_count"),
                     "section": section,
                     "error": output.get("ename"),
                     "message": str(output.get("evalue", ""))[:500],
@@ -106,8 +123,13 @@ def execute_report(
     cwd: Path,
     run_id: str | None = None,
     extra_env: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> NotebookRun:
-    """Run ``notebook`` under papermill into ``report_dir`` and write summary + HTML, always."""
+    """Run ``notebook`` under papermill into ``report_dir`` and write summary + HTML, always.
+
+    ``progress`` receives the run's progress lines while it runs (the CLI prints them).
+    """
+    load_nbformat()  # before papermill imports it
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -115,7 +137,9 @@ def execute_report(
     t0 = time.monotonic()
     output = report_dir / NOTEBOOK_FILE
     channel = SecretChannel().__enter__()
-    kernel_env = {REPORT_DIR_ENV: str(report_dir), **channel.env, **(extra_env or {})}
+    live = ProgressChannel(progress).__enter__() if progress else None
+    kernel_env = {REPORT_DIR_ENV: str(report_dir), **channel.env, **(live.env if live else {}),
+                  **(extra_env or {})}  # fmt: skip
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     error: str | None = None
@@ -144,10 +168,14 @@ def execute_report(
             else:
                 os.environ[key] = value
         channel.__exit__(None, None, None)
+        if live is not None:
+            live.__exit__(None, None, None)
         kernels.close()
     evidence_path = report_dir / EVIDENCE_FILE
     evidence = json.loads(evidence_path.read_text()) if evidence_path.exists() else {}
-    failed_cell = _failed_cell(nbformat.read(output, as_version=4)) if output.exists() else None
+    failed_cell = (
+        _failed_cell(load_nbformat().read(output, as_version=4)) if output.exists() else None
+    )
     summary = Summary.from_evidence(
         evidence,
         kind=kind,

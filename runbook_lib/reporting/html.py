@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from ..core.rendering import badge, esc
+from .notebook_format import load_nbformat
 from .summary import HTML_FILE, NOTEBOOK_FILE, Summary
 
 __all__ = ["write_html"]
@@ -84,6 +83,7 @@ def _html_exporter() -> Any:
 def write_html(report_dir: Path, summary: Summary) -> None:
     """``report.html`` next to the executed notebook (an empty notebook when there is none)."""
     nb_path = report_dir / NOTEBOOK_FILE
+    nbformat = load_nbformat()
     nb = nbformat.read(nb_path, as_version=4) if nb_path.exists() else nbformat.v4.new_notebook()
     top = nbformat.v4.new_code_cell(source="")
     top.outputs = [

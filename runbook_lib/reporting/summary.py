@@ -30,6 +30,7 @@ __all__ = [
     "SUMMARY_FILE",
     "SUMMARY_SCHEMA_VERSION",
     "Summary",
+    "failed_cell_name",
 ]
 
 SUMMARY_SCHEMA_VERSION = 1
@@ -163,10 +164,7 @@ class Summary:
         error = self.error
         if self.failed_cell:
             f = self.failed_cell
-            error = (
-                f"cell {f['cellIndex']} (section “{f.get('section') or '?'}”) raised "
-                f"{f['error']}: {f['message']}"
-            )
+            error = f"{failed_cell_name(f)} raised {f['error']}: {f['message']}"
         return Verdict(
             run_id=self.run_id or "-", environment=self.environment, checks=self.checks, error=error
         )
@@ -251,3 +249,10 @@ class Summary:
             return cls.from_dict(data, path=report_dir)
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+
+def failed_cell_name(cell: dict[str, Any]) -> str:
+    """The failing cell as both the notebook and papermill name it: ``cell 5 (In [4], section …)``."""
+    count = cell.get("executionCount")
+    shown = f"In [{count}], " if count is not None else ""
+    return f"cell {cell['cellIndex']} ({shown}section “{cell.get('section') or '?'}”)"

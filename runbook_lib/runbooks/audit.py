@@ -10,6 +10,8 @@ domain the evidence points to:
     provider           API answers 5xx / 429 (or connections fail) above the threshold
     integration        webhooks arrive but the integration's receiver rejects them
     webhook delivery   whoami shows the account webhook FAILING / not configured, without rejections
+    event pipeline     no webhook event at all in the window of an environment that expects traffic:
+                       the receiver, its store or the event source is dead (never "healthy")
     queue backlog      messages accepted and queued but not moving to sent, webhook healthy
     healthy            none of the above
 
@@ -41,7 +43,7 @@ from .base import RecordedRun
 
 __all__ = ["AuditRun", "DomainVerdict", "StatusBlock", "parse_window"]
 
-DOMAINS = ("auth", "provider", "integration", "webhook delivery", "queue backlog")
+DOMAINS = ("auth", "provider", "integration", "webhook delivery", "event pipeline", "queue backlog")
 # The runbook's own rehearsal traffic (webhook probe, drills) is marked by its ids; audits leave
 # it out of the funnel and the rejection rate, and say how much they left out.
 REHEARSAL_EVENT = r"^evt_(probe|drill)_"
@@ -188,6 +190,11 @@ class AuditRun(RecordedRun):
     def open(cls, params_file: str | Path, **kwargs: Any) -> AuditRun:
         return cls(load_parameters(params_file), **kwargs)
 
+    @property
+    def window(self) -> str:
+        """The audited window as people read it (UTC)."""
+        return f"{self.start:%Y-%m-%d %H:%M:%S}Z → {self.end:%Y-%m-%d %H:%M:%S}Z"
+
     # -- 1. context -----------------------------------------------------------------------------
     def context(self) -> StepReport:
         """Token health, whoami and numbers (read-only), and drift since the last passing go-live."""
@@ -263,8 +270,9 @@ class AuditRun(RecordedRun):
         self.funnel_counts = counts
         final = counts["delivered"] + counts["failed"]
         rate = counts["delivered"] / final if final else None
-        to_sent = _percentiles(_seconds(m["sent_at"] - m["queued_at"]))
-        to_delivered = _percentiles(_seconds(m["delivered_at"] - m["queued_at"]))
+        latencies = _latencies(m)
+        to_sent = _percentiles(latencies["to sent"])
+        to_delivered = _percentiles(latencies["to delivered"])
         by_number = (
             m.group_by("number_id")
             .agg(pl.len().alias("accepted"), (pl.col("state") == "DELIVERED").sum().alias("delivered"),
@@ -345,8 +353,8 @@ class AuditRun(RecordedRun):
             return "no messages in the window"
         m = self.table.messages
         return latency_histogram(
-            {"queued → sent": _seconds(m["sent_at"] - m["queued_at"]),
-             "queued → delivered": _seconds(m["delivered_at"] - m["queued_at"])},
+            {f"first event → {label.removeprefix('to ')}": values
+             for label, values in _latencies(m).items()},
             title="Latency distribution", unit="seconds",
         )  # fmt: skip
 
@@ -447,6 +455,12 @@ class AuditRun(RecordedRun):
         webhook = self.provider_context.get("webhookStatus")
         if self.provider_context.get("webhookSignal"):
             signals["webhook delivery"].append(self.provider_context["webhookSignal"])
+        events_seen = self.table.events_total if self.table is not None else 0
+        if a.expect_traffic and not events_seen and not self.deliveries_total:
+            signals["event pipeline"].append(
+                f"no webhook event at all between {self.start:%Y-%m-%d %H:%M}Z and {self.end:%Y-%m-%d %H:%M}Z "
+                f"(source {self.params.event_source.kind}): nothing reached the event store"
+            )
         m = self.table.messages if self.table is not None else None
         if m is not None and m.height:
             queued_stuck = int((m["stuck"] & (m["state"] == "QUEUED")).sum())
@@ -509,11 +523,26 @@ class AuditRun(RecordedRun):
             self.client.close()
 
 
+def _latencies(messages: pl.DataFrame) -> dict[str, list[float]]:
+    """Seconds from a message's earliest event to the first arrival of sent / of delivered.
+
+    Never from ``queued``: a delivery that arrives before its queued event would make a negative
+    latency. The earliest event bounds both from below, so no value is ever negative.
+    """
+    start = messages["first_event_at"]
+    return {
+        "to sent": _seconds(messages["sent_at"] - start),
+        "to delivered": _seconds(messages["delivered_at"] - start),
+    }
+
+
 _REMEDY = {
     "auth": "check the client secret in the secret store and the token URL; rotate if revoked.",
     "provider": "check {provider}'s status page and open a ticket with the requestIds; sends retry with the same keys.",
     "integration": "the receiver rejects deliveries: check its signing secret (rotation?) and clock; "
     "fix, then ask {provider} to resend (events are retried with the same webhook-id).",
     "webhook delivery": "the endpoint is unreachable or failing: check DNS, TLS, the load balancer and 5xx logs.",
+    "event pipeline": "check that the receiver runs and answers, that {provider}'s webhook points at it, "
+    "and that event_source reads the store it writes (audit.expect_traffic: false for a quiet environment).",
     "queue backlog": "messages wait in the provider's queue: open a ticket with the stuck messageIds.",
 }

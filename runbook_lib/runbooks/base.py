@@ -8,6 +8,7 @@ from ..core.checks import Check, StepReport, Verdict
 from ..core.ledger import new_run_id
 from ..core.parameters import RunbookParameters
 from ..reporting.logs import configure_run_logging
+from ..reporting.progress import report_progress
 from ..reporting.recorder import RunRecorder
 from ..security.privacy import mask_phone
 
@@ -35,7 +36,9 @@ class RecordedRun:
         self.recorder.note(runId=self.run_id, environment=params.environment, **facts)
 
     def _record(self, step: str, title: str, checks: list[Check], **kwargs: Any) -> StepReport:
-        return self.recorder.add(StepReport(step, title, tuple(checks), **kwargs))
+        report = self.recorder.add(StepReport(step, title, tuple(checks), **kwargs))
+        report_progress(_step_line(report), in_cell=False)  # the console sees each step end
+        return report
 
     def show_phone(self, number: str | None) -> str | None:
         """A phone number as reports may show it (masked unless privacy.mask_destinations is off)."""
@@ -50,3 +53,15 @@ class RecordedRun:
         )
         self.recorder.note(verdict=result.to_dict())
         return result
+
+
+def _step_line(report: StepReport) -> str:
+    """One console line for a finished step: its status and what failed."""
+    counts: dict[str, int] = {}
+    for check in report.checks:
+        counts[check.status] = counts.get(check.status, 0) + 1
+    tally = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+    failed = [c.title for c in report.checks if c.status == "FAIL"][:3]
+    return f"step {report.title}: {report.status} ({tally})" + (
+        f" — failed: {'; '.join(failed)}" if failed else ""
+    )

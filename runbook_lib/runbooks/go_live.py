@@ -93,6 +93,14 @@ class GoLiveRun(ProviderRun):
         return reports or None
 
     # -- controlled send -------------------------------------------------------------------------
+    def send_blocked_by_preflight(self) -> str | None:
+        """Why no controlled send may be made (a failed preflight: its outcome could not be
+        confirmed), or None. Every controlled send asks this: the common one with the provider's
+        extra sends, and a provider's own send step (Onyx's messaging)."""
+        failed = [c.check_id for c in self.recorder.checks
+                  if c.check_id.startswith("preflight.") and c.failed]  # fmt: skip
+        return f"not sent: preflight failed ({', '.join(failed)}); fix it first" if failed else None
+
     def test_send(self) -> StepReport:
         """One controlled send: allowlisted, capped, key in the ledger before the request."""
         step, step_title = "send", "Controlled test send"
@@ -106,6 +114,9 @@ class GoLiveRun(ProviderRun):
             )
         if not self.token_ok or self.client is None:
             return self._record(step, step_title, [skip("send.accepted", title, "no token")])
+        blocked = self.send_blocked_by_preflight()
+        if blocked:  # a send whose outcome cannot be confirmed is not made
+            return self._record(step, step_title, [skip("send.accepted", title, blocked)])
         sender_check = self.provider.sender_check_id(self.params)
         if any(c.check_id == sender_check and c.failed for c in self.recorder.checks):
             return self._record(

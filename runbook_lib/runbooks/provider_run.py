@@ -8,7 +8,6 @@ reaches its verdict. Only a bug ends a run early (the CLI then exits 2 and says 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from ..core.locks import LOCK_NOTE_ENV
 from ..core.parameters import RunbookParameters, load_parameters
 from ..core.sends import ReplayWindow, idempotency_key_for
 from ..providers.base import Provider, get_provider
+from ..reporting.progress import report_progress
 from .base import RecordedRun
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class ProviderRun(RecordedRun):
         self.provider: Provider = get_provider(params.provider.kind)
         self._environ = dict(os.environ if environ is None else environ)
         self._sleep = sleep
-        self._progress = progress or (lambda line: print(line, flush=True, file=sys.stdout))
+        self._progress = progress or report_progress
         self.ledger = SendLedger(params.ledger_path)
         started = self.ledger.start_run(params.environment, self.kind, run_id or None)
         self._open_recorder(params, started, baseUrl=params.provider.base_url)

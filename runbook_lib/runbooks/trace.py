@@ -19,7 +19,7 @@ from ..core.errors import RunbookError
 from ..core.ledger import LedgerEntry, SendLedger
 from ..core.lifecycle import MessageLifecycle, reconstruct
 from ..core.parameters import RunbookParameters, load_parameters
-from ..core.rendering import esc, kv_table
+from ..core.rendering import esc, kv_table, show
 from ..providers.base import get_provider
 from ..reporting.plots import Plot, timeline
 from ..sources import open_event_source
@@ -36,7 +36,7 @@ class EscalationNote:
     advice: tuple[str, ...] = field(default=())
 
     def text(self) -> str:
-        lines = [f"{k}: {v}" for k, v in self.fields.items()]
+        lines = [f"{k}: {show(v)}" for k, v in self.fields.items()]
         return "\n".join(lines + [""] + [f"- {a}" for a in self.advice])
 
     def to_dict(self) -> dict[str, Any]:

@@ -98,3 +98,17 @@ def test_the_reports_index_shows_summary_fields_as_text(tmp_path, bad):
     html = build_index(tmp_path).read_text()
     assert injected_markup(html) == []
     assert bad in "".join(parse(html).text)
+
+
+def test_values_are_shown_for_people_never_as_python_reprs():
+    from datetime import UTC, datetime
+
+    from runbook_lib.core.rendering import esc, kv_table, show
+
+    assert show(None) == "—" and show(True) == "yes" and show(False) == "no"
+    assert show({"p50": 0.123456, "p95": None}) == "p50 0.123, p95 —"
+    assert show(("a", "b")) == "a, b" and show([]) == "—"
+    assert show(datetime(2026, 11, 24, 8, 0, tzinfo=UTC)) == "2026-11-24T08:00:00Z"
+    assert esc(None) == "" and esc({"k": True}) == "k yes"
+    table = kv_table({"sms": True, "window": ("x", "y"), "override": None})
+    assert "True" not in table and "('" not in table and "None" not in table

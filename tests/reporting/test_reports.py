@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from runbook_lib.cli import run_go_live, run_read_only
-from tests.htmlcheck import ADVERSARIAL, external_loads, injected_markup, parse
+from tests.htmlcheck import ADVERSARIAL, external_loads, injected_markup, parse, python_reprs
 from tests.stack import running_stack
 
 pytestmark = pytest.mark.notebook
@@ -99,6 +99,12 @@ def test_adversarial_values_stay_text_in_every_report(reports, name):
     doc = parse(html)
     shown = "".join(doc.text) + "".join(v or "" for _, a in doc.tags for v in a.values())
     assert any(bad in shown for bad in ADVERSARIAL), "the adversarial values reached the report"
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_no_python_repr_where_a_person_reads(reports, name):
+    """No None, True/False, dict or tuple repr in what the report shows (values are formatted)."""
+    assert python_reprs(_html(reports, name)) == []
 
 
 def test_a_webhook_messageid_is_the_plot_alt_text_not_an_element(reports):

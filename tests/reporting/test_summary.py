@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from runbook_lib.core.checks import Check, StepReport
 from runbook_lib.reporting.index import build_index, previous_summary
 from runbook_lib.reporting.summary import Summary
@@ -69,3 +71,43 @@ def test_the_index_and_the_previous_report_read_summaries_the_same_way(tmp_path)
         tmp_path, kind="go-live", environment="sandbox", before="9999", outcome="PASS"
     )
     assert found is not None and found.run_id == "2026-11-22" and found.path.name.endswith("22")
+
+
+@pytest.mark.notebook
+def test_the_failing_cell_is_named_as_the_notebook_and_papermill_name_it(tmp_path, monkeypatch):
+    """cellIndex counts the cells a person sees (not papermill's injected ones); In [n] agrees
+    with papermill's own error."""
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from runbook_lib.reporting.execute import execute_report
+
+    cells = [
+        nbformat.v4.new_markdown_cell("# Failing runbook"),
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_markdown_cell("## The step that breaks"),
+        nbformat.v4.new_code_cell("y = x + 1"),
+        nbformat.v4.new_code_cell("raise RuntimeError('boom')"),
+    ]
+    source = tmp_path / "failing.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata.kernelspec = {
+        "name": "python3",
+        "language": "python",
+        "display_name": "Python 3",
+    }
+    nbformat.write(notebook, source)
+    with pytest.raises(PapermillExecutionError) as raised:
+        papermill.execute_notebook(str(source), str(tmp_path / "direct.ipynb"),
+                                   parameters={"x": 2}, progress_bar=False, kernel_name="python3")  # fmt: skip
+    report = tmp_path / "report"
+    report.mkdir()
+    monkeypatch.chdir(tmp_path)  # the CLI runs from the folder it reports into
+    run = execute_report(kind="trace", notebook=source, report_dir=report, environment="t",
+                         parameters={"x": 2}, cwd=tmp_path)  # fmt: skip
+    failed = run.summary.failed_cell
+    assert failed, run.summary.error
+    assert failed["cellIndex"] == 4 and failed["section"] == "The step that breaks"
+    assert failed["executionCount"] == raised.value.exec_count
+    assert f"In [{raised.value.exec_count}]" in run.summary.verdict().error

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runbook_lib.core.errors import ParameterError
+from runbook_lib.core.errors import EventSourceError, ParameterError
 from runbook_lib.core.parameters import load_parameters
 from runbook_lib.core.signing import generate_webhook_secret
 from runbook_lib.providers.redcloud.client import build_client
@@ -153,3 +153,48 @@ def test_unreadable_export_lines_are_named_in_the_audit(tmp_path):
     source = next(c for c in report.checks if c.check_id == "audit.source")
     assert source.status == "WARN" and "line 2" in source.summary
     assert run.funnel_counts["accepted (seen)"] == 1
+
+
+def test_a_window_without_any_event_is_a_dead_pipeline_not_healthy(tmp_path):
+    """No webhook at all (receiver up, nothing arrives) names the event pipeline, never healthy."""
+    with running_stack(tmp_path) as stack:
+        run = audit(stack, stack.params())
+    assert run.domain.domain == "event pipeline", run.domain
+    assert "no webhook event at all" in run.domain.evidence[0]
+    assert run.verdict().outcome == "FAIL"
+
+
+def test_a_quiet_environment_can_say_so(tmp_path):
+    """audit.expect_traffic: false keeps an empty window healthy (a quiet-by-design environment)."""
+    with running_stack(tmp_path) as stack:
+        run = audit(stack, stack.params(audit={"expect_traffic": False}))
+    assert run.domain.domain == "healthy", run.domain
+
+
+def test_an_audit_over_a_missing_store_is_not_healthy_and_creates_nothing(tmp_path):
+    with running_stack(tmp_path) as stack:
+        params = stack.params()
+        missing = tmp_path / "no-such-store.sqlite"
+        data = __import__("yaml").safe_load(params.read_text())
+        data["event_source"]["path"] = str(missing)
+        params.write_text(__import__("yaml").safe_dump(data))
+        run = AuditRun(load_parameters(params), since="1h", environ=stack.env)
+        run.context()
+        with pytest.raises(EventSourceError, match="does not exist"):  # the report names it, exit 2
+            run.funnel()
+        run.close()
+    assert not missing.exists()
+
+
+def test_latencies_are_never_negative_when_events_arrive_out_of_order(tmp_path):
+    """A delivery that arrives before its queued event never makes a negative latency."""
+    with running_stack(tmp_path) as stack:
+        params = stack.params()
+        send(stack, "+15005550006", 4, params)  # sandbox: delivery, sent, queued in that order
+        wait_for(lambda: stored(stack) >= 12)
+        run = audit(stack, params)
+    facts = run.recorder.facts
+    assert run.funnel_counts["delivered"] == 4
+    for figure in ("timeToSent", "timeToDelivery"):
+        values = [v for v in facts[figure].values() if v is not None]
+        assert values and min(values) >= 0, (figure, facts[figure])

@@ -83,3 +83,25 @@ def test_whether_the_target_is_a_sandbox_is_said_by_the_file_never_probed(tmp_pa
     assert "provider.sandbox: true" in (by_id["preflight.faults"].remedy or "")
     assert by_id["drill.webhook_outage"].status == "SKIP"
     assert faults.get("api", {}).get("send", {}).get("rate_5xx", 0) == 0  # nothing was applied
+
+
+def test_a_failed_preflight_sends_nothing(tmp_path):
+    """With the event store missing, preflight fails and the controlled send never happens."""
+    with running_stack(tmp_path) as stack:
+        params = stack.params()
+        data = yaml.safe_load(params.read_text())
+        data["event_source"]["path"] = str(tmp_path / "no-receiver-here.sqlite")
+        params.write_text(yaml.safe_dump(data))
+        golive = GoLiveRun(load_parameters(params), environ=stack.env, progress=lambda line: None)
+        preflight = golive.preflight()
+        golive.acquire_token()
+        golive.identity()
+        golive.senders()
+        report = golive.test_send()
+        golive.close()
+        sent = stack.sandbox.sandbox.message_count()
+    assert preflight.status == "FAIL"
+    (check,) = report.checks
+    assert check.status == "SKIP" and "preflight.event_source" in check.summary
+    assert sent == 0
+    assert not (tmp_path / "no-receiver-here.sqlite").exists()

@@ -153,6 +153,9 @@ def _messaging(run: Any, client: OnyxClient | None, s: OnyxSettings, state: dict
     ids = ("messaging.reachability", "messaging.pre_send", "messaging.send")
     if client is None:
         return skipped(step, title, ids, "no accepted credential")
+    blocked = run.send_blocked_by_preflight()
+    if blocked:  # the runbook's rule for every controlled send
+        return skipped(step, title, ids, blocked)
     if any(c.check_id == "launch.approval" and c.failed for c in run.recorder.checks):
         pass  # the send itself is refused with FEATURE_GATED then: the checks below show it
     try:

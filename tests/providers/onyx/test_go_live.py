@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from runbook_lib.cli import run_go_live
+from runbook_lib.core.parameters import load_parameters
 from runbook_lib.providers.onyx.sandbox import OnyxSandboxControl
+from runbook_lib.runbooks.go_live import GoLiveRun
 from tests.stack import running_stack
 
 pytestmark = pytest.mark.notebook
@@ -115,3 +117,27 @@ def test_onyx_go_live_exits_1_naming_the_check(stack, tmp_path, arrange, check_i
         assert _by_id(run)["messaging.send"].status == "SKIP"
         outbox = stack.sandbox.sandbox.state.outbox
         assert [e.type for e in outbox.events.values() if e.type.startswith("message.")] == []
+
+
+def test_a_failed_preflight_makes_no_onyx_send(stack, tmp_path):
+    """Onyx's send is its own step (messaging): a failed preflight stops it as it stops the
+    common one; nothing is asked of the messaging API and no message event exists."""
+    data = yaml.safe_load(stack.params().read_text())
+    data["event_source"]["path"] = str(tmp_path / "no-receiver-here.sqlite")
+    path = tmp_path / "broken-store.yaml"
+    path.write_text(yaml.safe_dump(data))
+    golive = GoLiveRun(load_parameters(path), environ=stack.env, progress=lambda line: None)
+    try:
+        preflight = golive.preflight()
+        golive.acquire_token()
+        golive.identity()
+        golive.senders()
+        steps = golive.provider_steps()
+    finally:
+        golive.close()
+    assert preflight.status == "FAIL"
+    messaging = next(r for r in steps if any(c.check_id == "messaging.send" for c in r.checks))
+    for check in messaging.checks:
+        assert check.status == "SKIP" and "preflight.event_source" in check.summary, check
+    outbox = stack.sandbox.sandbox.state.outbox
+    assert [e.type for e in outbox.events.values() if e.type.startswith("message.")] == []
