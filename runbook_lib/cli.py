@@ -61,7 +61,8 @@ def _validate_for_run(params_path: Path) -> RunbookParameters:
     from .core.parameters import load_parameters  # pydantic: only for commands that read a file
 
     params = load_parameters(params_path)
-    secret_from_env(params.provider.client_secret_env, purpose="client secret")
+    provider = get_provider(params.provider.kind)
+    secret_from_env(provider.credential_env(params), purpose=provider.credential_name)
     return params
 
 
@@ -304,7 +305,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sandbox + receiver on free loopback ports, go-live against them, then stop both."""
-    import secrets as random
 
     from .receiver import run_receiver
 
@@ -314,7 +314,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     for stale in state.glob("*.sqlite*"):
         stale.unlink()
-    client_secret = "sbx-demo-" + random.token_urlsafe(18)
+    client_secret = kit.new_credential("sbx-demo-")
     webhook_secret = provider.signature.generate_secret()
     sample = (
         "sandbox.yaml" if provider.kind == DEFAULT_PROVIDER else f"{provider.kind}-sandbox.yaml"
@@ -332,7 +332,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         with kit.run(config) as sandbox:
             _say(f"sandbox  {sandbox.url}\nreceiver {receiver.webhook_url}")
-            base["provider"]["base_url"] = sandbox.url
+            base["provider"]["base_url"] = getattr(sandbox, "base_url", sandbox.url)
             base["event_source"]["path"] = "receiver-events.sqlite"
             base["webhooks"]["endpoint_url"] = receiver.webhook_url
             base["ledger_path"] = "send-ledger.sqlite"
@@ -341,13 +341,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 "# Written by `runbook demo`: parameters/sandbox.yaml with this demo's ports.\n"
                 + yaml.safe_dump(base, sort_keys=False)
             )
+            from .core.parameters import parameters_from_dict
+
+            params = parameters_from_dict(base)
             run = run_go_live(
                 params_path,
                 reports_root=Path(args.reports),
                 new_run=True,
                 extra_env={
-                    base["provider"]["client_secret_env"]: client_secret,
-                    base["webhooks"]["signing_secret_env"]: webhook_secret,
+                    provider.credential_env(params): client_secret,
+                    params.webhooks.signing_secret_env: webhook_secret,
                 },
             )
     build_index(Path(args.reports))
@@ -457,7 +460,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             "rehearsal credentials are open to whoever reaches that address."
         )
     _say(
-        f"{provider.title} sandbox on http://{args.host}:{args.port} (client_id {config.client_id}); "
+        f"{provider.title} sandbox on http://{args.host}:{args.port}"
+        + (f" (client_id {config.client_id})" if hasattr(config, "client_id") else "")
+        + "; "
         f"webhooks → {args.webhook_url or 'nowhere (set --webhook-url)'}. Ctrl-C stops it."
     )
     serve_forever(sandbox.app, host=args.host, port=args.port)

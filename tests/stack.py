@@ -8,7 +8,6 @@ provider, ``parameters/<kind>-sandbox.yaml`` for the others).
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from runbook_lib.core.parameters import parameters_from_dict
 from runbook_lib.providers.base import DEFAULT_PROVIDER, get_provider
 from runbook_lib.receiver import run_receiver
 
@@ -39,19 +39,19 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        data = yaml.safe_load(sample_parameters(self.provider).read_text())
+        params = parameters_from_dict(yaml.safe_load(sample_parameters(self.provider).read_text()))
         return {
-            data["provider"]["client_secret_env"]: self.client_secret,
-            data["webhooks"]["signing_secret_env"]: self.webhook_secret,
+            get_provider(self.provider).credential_env(params): self.client_secret,
+            params.webhooks.signing_secret_env: self.webhook_secret,
         }
 
     def params(self, name: str = "params.yaml", **overrides: Any) -> Path:
         """The provider's sample parameters pointed at this stack; ``overrides`` replace top-level keys."""
         data = yaml.safe_load(sample_parameters(self.provider).read_text())
-        data["provider"]["base_url"] = self.sandbox.url
+        data["provider"]["base_url"] = getattr(self.sandbox, "base_url", self.sandbox.url)
         data["event_source"]["path"] = str(self.receiver.store_path)
         data["ledger_path"] = str(self.folder / "ledger.sqlite")
-        data["test_send"]["lifecycle_timeout_seconds"] = 20
+        (data.get(self.provider) or data)["test_send"]["lifecycle_timeout_seconds"] = 20
         data["webhooks"]["endpoint_url"] = self.receiver.webhook_url
         data["drills"]["outage_seconds"] = 0.3
         data["probe"]["burst"] = 5
@@ -73,7 +73,7 @@ def running_stack(
     """Sandbox + receiver; ``receiver_secret`` gives the receiver another secret (it rejects all)."""
     chosen = get_provider(provider)
     kit = chosen.sandbox()
-    client_secret = "canary-client-" + secrets.token_hex(8)
+    client_secret = kit.new_credential("canary-client-")
     webhook_secret = chosen.signature.generate_secret()
     db = folder / "receiver-events.sqlite"
     with run_receiver(

@@ -43,6 +43,8 @@ class LifecycleModel:
     inbound_events: frozenset[str] = frozenset()
     ordered_by: Literal["sequence", "rank"] = "sequence"
     first_event: str = ""  # the event every message starts with (its absence is flagged)
+    # The provider sends no queued webhook: its acceptance of the send is the queued state.
+    queued_on_acceptance: bool = False
 
     @property
     def outbound_events(self) -> tuple[str, ...]:
@@ -229,7 +231,8 @@ def _build(message_id: str, events: list[WebhookEvent], model: LifecycleModel) -
         sequence_gaps=gaps,
         regressions_refused=regressions,
         terminal_conflict="DELIVERED" in first_seen and "FAILED" in first_seen,
-        missing_queued="QUEUED" not in first_seen,
+        # a provider whose acceptance is the queued state sends no queued event to miss
+        missing_queued="QUEUED" not in first_seen and not model.queued_on_acceptance,
         failure_code=failure_code,
         failure_reason=failure_reason,
         journal=tuple(journal),

@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from ..security.secrets import NOT_AN_ENV_NAME, REGISTRY, is_env_name, register_env_secrets
 from .errors import ParameterError
@@ -42,6 +43,7 @@ __all__ = [
     "ProviderParameters",
     "RetryParameters",
     "RunbookParameters",
+    "SettingsSection",
     "TestSendParameters",
     "WebhookParameters",
     "load_parameters",
@@ -91,6 +93,38 @@ class _Strict(BaseModel):
         return value
 
 
+#: The base of a provider's own settings section (``settings_model``): strict, frozen, and its
+#: ``*_env`` fields are checked and registered like every other section's.
+SettingsSection = _Strict
+
+# Required only when provider.kind is redcloud (a key-based provider has no OAuth client).
+_REDCLOUD_PROVIDER_FIELDS = ("client_id", "client_secret_env")
+_REDCLOUD_TOP_LEVEL = ("numbers", "test_send")
+
+
+def _init_errors(
+    exc: ValidationError, prefix: tuple[str | int, ...] = ()
+) -> list[InitErrorDetails]:
+    """``exc``'s errors, ready to be raised again (with ``prefix`` in front of each location)."""
+    out: list[InitErrorDetails] = []
+    for e in exc.errors(include_url=False):
+        detail = InitErrorDetails(type=e["type"], loc=prefix + tuple(e["loc"]), input=e["input"])
+        if "ctx" in e:
+            detail["ctx"] = e["ctx"]
+        out.append(detail)
+    return out
+
+
+def _missing(data: dict[str, Any], names: tuple[str, ...]) -> list[InitErrorDetails]:
+    return [InitErrorDetails(type="missing", loc=(n,), input=data) for n in names if n not in data]
+
+
+def _kind_of(data: dict[str, Any]) -> str:
+    provider = data.get("provider")
+    kind = provider.get("kind", "redcloud") if isinstance(provider, dict) else "redcloud"
+    return kind if isinstance(kind, str) else "redcloud"
+
+
 class ProviderParameters(_Strict):
     """Which provider, where it is, and who we are to it.
 
@@ -104,8 +138,9 @@ class ProviderParameters(_Strict):
     sandbox: bool = False
     base_url: str
     token_url: str | None = None
-    client_id: str = Field(min_length=1)
-    client_secret_env: str
+    # Red Cloud's OAuth client: required (by _redcloud_credentials) only when kind is redcloud.
+    client_id: str | None = Field(default=None, min_length=1)
+    client_secret_env: str | None = None
     scope: str | None = None
     expected_environment: Literal["production", "sandbox"] | None = None
     expected_client_id: str | None = None
@@ -113,6 +148,21 @@ class ProviderParameters(_Strict):
     # How long the provider replays an Idempotency-Key (Red Cloud: 24 h). Past it a repeat of a
     # key is a new message, so the runbook never re-POSTs a key older than this.
     idempotency_window_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _redcloud_credentials(cls, data: Any, handler: Any) -> Any:
+        """Red Cloud's client fields are required for redcloud only (the same "missing" errors)."""
+        errors: list[InitErrorDetails] = []
+        if isinstance(data, dict) and _kind_of({"provider": data}) == "redcloud":
+            errors = _missing(data, _REDCLOUD_PROVIDER_FIELDS)
+        try:
+            result = handler(data)
+        except ValidationError as exc:
+            errors = _init_errors(exc) + errors
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return result
 
     @field_validator("base_url", "token_url")
     @classmethod
@@ -306,8 +356,9 @@ class RunbookParameters(_Strict):
     environment: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     provider: ProviderParameters
     retry: RetryParameters = RetryParameters()
-    numbers: list[ExpectedNumber] = Field(min_length=1)
-    test_send: TestSendParameters
+    # Red Cloud's sending numbers and controlled send: required (by _provider_sections) for it only.
+    numbers: list[ExpectedNumber] | None = Field(default=None, min_length=1)
+    test_send: TestSendParameters | None = None
     webhooks: WebhookParameters = WebhookParameters()
     drills: DrillParameters = DrillParameters()
     probe: ProbeParameters = ProbeParameters()
@@ -320,6 +371,45 @@ class RunbookParameters(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     clock_skew_warn_seconds: float = Field(default=30.0, gt=0)
     clock_skew_fail_seconds: float = Field(default=240.0, gt=0)
+    # The provider's own section (the top-level key named after provider.kind, e.g. ``sendapi:``),
+    # validated into the provider's ``settings_model``; None for a provider without one.
+    settings: Any = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _provider_sections(cls, data: Any, handler: Any) -> Any:
+        """The sections that depend on provider.kind: its settings key, Red Cloud's numbers.
+
+        Every problem (these and the rest of the file's) is reported together.
+        """
+        if not isinstance(data, dict):
+            return handler(data)
+        from ..providers.base import get_provider, provider_names
+
+        data = dict(data)
+        kind = _kind_of(data)
+        errors: list[InitErrorDetails] = []
+        if "settings" in data:  # only ever filled from the provider's own key
+            errors.append(
+                InitErrorDetails(type="extra_forbidden", loc=("settings",), input=data["settings"])
+            )
+            del data["settings"]
+        if kind == "redcloud":
+            errors += _missing(data, _REDCLOUD_TOP_LEVEL)
+        model = get_provider(kind).settings_model if kind in provider_names() else None
+        if model is not None:
+            raw = data.pop(kind, None)
+            try:
+                data["settings"] = model.model_validate({} if raw is None else raw)
+            except ValidationError as exc:
+                errors += _init_errors(exc, (kind,))
+        try:
+            result = handler(data)
+        except ValidationError as exc:
+            errors = _init_errors(exc) + errors
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return result
 
     @field_validator("ledger_path", mode="before")
     @classmethod
@@ -343,11 +433,11 @@ class RunbookParameters(_Strict):
 
     @model_validator(mode="after")
     def _send_from_is_expected(self) -> RunbookParameters:
-        ids = [n.number_id for n in self.numbers]
-        if self.test_send.send_from not in ids:
+        ids = [n.number_id for n in self.numbers or ()]
+        sender = self.test_send.send_from if self.test_send is not None else None
+        if self.numbers is not None and sender is not None and sender not in ids:
             raise ValueError(
-                f"test_send.send_from {self.test_send.send_from!r} is not one of numbers "
-                f"({', '.join(ids)})"
+                f"test_send.send_from {sender!r} is not one of numbers ({', '.join(ids)})"
             )
         if len(set(ids)) != len(ids):
             raise ValueError("numbers lists the same number_id twice")
@@ -358,7 +448,7 @@ class RunbookParameters(_Strict):
         if unknown:
             raise ValueError(
                 f"attestations name unknown item(s) {', '.join(unknown)}; "
-                "the ids are in runbook_lib/providers/redcloud/readiness.yaml"
+                f"the ids are in runbook_lib/providers/{self.provider.kind}/readiness.yaml"
             )
         if self.probe.enabled and not (
             self.webhooks.endpoint_url and self.webhooks.signing_secret_env

@@ -23,6 +23,7 @@ What the protocol covers is what differs between the contracts the runbook serve
 from __future__ import annotations
 
 import importlib
+import secrets as _random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_PROVIDER",
     "REGISTRY",
     "ExportFormat",
+    "ExtraSend",
     "ProviderClient",
     "Provider",
     "SandboxKit",
@@ -139,6 +141,19 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class ExtraSend:
+    """One more controlled send of a go-live (SendAPI: one per declared channel after the first).
+
+    Its checks are ``send.accepted.<label>`` and ``lifecycle.<label>.final``; it is SKIPped
+    when ``sender_check`` failed.
+    """
+
+    label: str
+    payload: dict[str, Any]
+    sender_check: str
+
+
+@dataclass(frozen=True)
 class ExportFormat:
     """How a provider's envelopes look in an export (JSONL lines, Parquet rows)."""
 
@@ -156,6 +171,9 @@ class SandboxKit:
     control: Callable[..., Any]  # client for the sandbox's control plane, given its URL
     fault_profile: Any  # the fault profile type (from_dict validates a parameter file's section)
     app: Callable[..., Any]  # build the ASGI app (for `runbook sandbox`)
+    #: a fresh rehearsal credential for a demo or a test stack (``prefix`` marks where it is from),
+    #: in the format the sandbox accepts (Red Cloud: any string; SendAPI: ``sk_test_…``)
+    new_credential: Callable[[str], str] = lambda prefix: prefix + _random.token_hex(12)
 
 
 @runtime_checkable
@@ -171,10 +189,16 @@ class Provider(Protocol):
     identity_name: str  # what its identity call is called (see the class docstring)
     sender_label: str  # what a sending identity is called in report headers
     support_note: str  # what to quote to its support (the go-live's handoff step)
+    credential_name: str  # what its credential is called in messages ("client secret", "API key")
+    acceptance: tuple[int, str]  # how it answers an accepted send: (202, "QUEUED"), (201, "queued")
     audit_context_title: str  # the incident audit's context step
     signature: SignatureScheme  # how its webhooks are signed
     lifecycle: LifecycleModel  # its event types → the common states; ordered by sequence or rank
     drills: tuple[str, ...]  # the drills it supports, in order (its own or runbooks.drills')
+    # Its own parameter section (the top-level key named after ``kind``): a strict, frozen model
+    # class (``core.parameters.SettingsSection``), validated at load into
+    # ``RunbookParameters.settings``; None when it has none.
+    settings_model: type[Any] | None
 
     # -- credentials → an authenticated client ---------------------------------------------------
     def build_client(
@@ -214,6 +238,16 @@ class Provider(Protocol):
 
     def sender_check_id(self, params: RunbookParameters) -> str:
         """The check whose failure blocks the controlled send (the sending identity's)."""
+        ...
+
+    def send_settings(self, params: RunbookParameters) -> Any:
+        """The controlled send's settings: ``enabled``, ``send_from`` (shown), ``to``,
+        ``allowlist``, ``max_sends``, ``expect``, ``lifecycle_timeout_seconds`` (Red Cloud: its
+        ``test_send`` section; SendAPI: its first declared channel's)."""
+        ...
+
+    def extra_sends(self, params: RunbookParameters, run_id: str) -> list[ExtraSend]:
+        """Controlled sends after the first, each with its own checks (Red Cloud: none)."""
         ...
 
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
@@ -277,6 +311,7 @@ DEFAULT_PROVIDER = "redcloud"
 #: name → "module:attribute" of the provider object; imported on first use only.
 REGISTRY: dict[str, str] = {
     "redcloud": "runbook_lib.providers.redcloud.provider:PROVIDER",
+    "sendapi": "runbook_lib.providers.sendapi.provider:PROVIDER",
 }
 
 _LOADED: dict[str, Provider] = {}

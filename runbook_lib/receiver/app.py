@@ -20,7 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,16 +107,19 @@ def _check(
     body: bytes,
     tolerance: int,
     scheme: SignatureScheme = STANDARD_WEBHOOKS,
-) -> dict[str, Any]:
+    parse: Callable[[dict[str, Any]], Any] | None = None,
+) -> tuple[dict[str, Any], str]:
     """Verify the signature on the raw body (the provider's scheme), then the envelope.
 
-    Returns the parsed envelope.
+    ``parse`` is the provider's ``event_from_envelope`` (the default provider's when None): the
+    envelope must be one of its events, whose id is the one the scheme verified.
+    Returns the parsed envelope and the event id it is stored (and deduplicated) under.
 
     Raises:
         _Refused: the delivery is answered with this 4xx.
     """
     try:
-        scheme.verify(keys, headers, body, tolerance=tolerance)
+        delivered = scheme.verify(keys, headers, body, tolerance=tolerance)
     except WebhookVerificationError as exc:
         reason = exc.code or "invalid_signature"
         raise _Refused(401 if reason == "invalid_signature" else 400, reason) from exc
@@ -126,16 +129,15 @@ def _check(
         envelope = json.loads(body.decode("utf-8"))
         if not isinstance(envelope, dict):
             raise ValueError("not an object")
-        event_id, event_type = envelope.get("eventId"), envelope.get("eventType")
-        if not isinstance(event_id, str) or not isinstance(event_type, str):
-            raise ValueError("no eventId/eventType")
+        event = (parse or get_provider().event_from_envelope)(envelope)
+        event_id, event_type = event.event_id, event.event_type
     # Any failure to parse what was sent (RecursionError when nested too deep, too many digits,
     # not UTF-8) is the sender's: a 4xx, never a 5xx retried forever.
     except Exception as exc:
         raise _Refused(400, "malformed_json") from exc
-    if event_id != headers.get(scheme.id_header):
+    if event_id != delivered:
         raise _Refused(400, "event_id_mismatch", event_type)
-    return envelope
+    return envelope, delivered
 
 
 def _check_headers(headers: Mapping[str, str], limits: Mapping[str, int] = HEADER_LIMITS) -> None:
@@ -243,6 +245,7 @@ def create_receiver_app(
         ConfigurationError: a secret is not in the scheme's format (see :func:`check_signing_secrets`).
     """
     scheme = (provider or get_provider()).signature
+    parse = (provider or get_provider()).event_from_envelope
     keys = check_signing_secrets(
         [secrets] if isinstance(secrets, str) else list(secrets),
         source="the receiver's secrets",
@@ -250,16 +253,16 @@ def create_receiver_app(
     )
     stored = _Completions()
 
-    async def verified(request: Request) -> tuple[bytes, dict[str, Any]]:
-        """The raw body and envelope of a delivery that passes every check."""
+    async def verified(request: Request) -> tuple[bytes, dict[str, Any], str]:
+        """The raw body, envelope and event id of a delivery that passes every check."""
         _check_headers(request.headers, scheme.header_limits)
         body = await _read_body(request, limit=max_body_bytes, timeout=body_timeout)
-        return body, _check(keys, request.headers, body, tolerance, scheme)
+        return body, *_check(keys, request.headers, body, tolerance, scheme, parse)
 
     async def receive(request: Request) -> JSONResponse:
         webhook_id = request.headers.get(scheme.id_header)
         try:
-            body, envelope = await verified(request)
+            body, envelope, webhook_id = await verified(request)
         except ClientDisconnect:  # nobody is left to answer, and nothing was delivered
             return _reject(400, "client_disconnected")
         except _Refused as refused:
@@ -270,7 +273,8 @@ def create_receiver_app(
             )
             log.info("rejected webhook %s: %s", webhook_id, refused.reason)
             return _reject(refused.status, refused.reason)
-        assert webhook_id is not None  # _check compared it with the envelope's eventId
+        # stored under the id the scheme verified (Standard Webhooks: webhook-id, which _check
+        # compared with the eventId; SendAPI: the envelope id, stable across retries)
         try:
             # The writer thread answers once the batch holding this delivery is committed.
             outcome = await stored.wait(store.submit(body, webhook_id, envelope=envelope))

@@ -58,6 +58,8 @@ class DrillContext:
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] = lambda line: None
     provider: Provider = field(default_factory=get_provider)
+    webhook_secret: str | None = None  # the endpoint's signing secret (drills that sign events)
+    settings: Any = None  # the provider's own parameter section (RunbookParameters.settings)
 
     @property
     def source(self) -> EventSource:
@@ -71,6 +73,11 @@ class DrillContext:
         return self.source.events_for(message_id=message_id)
 
 
+def _now() -> str:
+    """Now in ISO-8601 UTC: a scheme that signs no timestamp judges the envelope's (SendAPI)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def _drill_webhook_signature(ctx: DrillContext) -> Check:
     title = "Badly signed webhook rejected and not stored"
     if not ctx.endpoint_url:
@@ -80,7 +87,7 @@ def _drill_webhook_signature(ctx: DrillContext) -> Check:
     event_id = "evt_drill_" + secrets.token_hex(6)
     envelope = ctx.provider.probe_envelope(
         ctx.provider.lifecycle.outbound_events[0], event_id=event_id, message_id=message_id,
-        sequence=1, conversation_id="conv_drill", now="2026-01-01T00:00:00Z",
+        sequence=1, conversation_id="conv_drill", now=_now(),
     )  # fmt: skip
     body = json.dumps(envelope).encode()
     headers = scheme.sign(scheme.generate_secret(), event_id, body)

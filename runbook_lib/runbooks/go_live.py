@@ -11,6 +11,7 @@ the release gate is :mod:`runbook_lib.core.gate`; the previous report is read wi
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ class GoLiveRun(ProviderRun):
         self.identity_resource: Any = None
         self.senders_resource: Any = None
         self.sent: SentMessage | None = None
+        self.extra_sent: list[tuple[str, SentMessage]] = []  # the provider's extra sends
 
     def _record_step(self, result: StepResult) -> StepReport:
         if result.snapshot is not None:
@@ -60,6 +62,11 @@ class GoLiveRun(ProviderRun):
             tables=tuple(result.tables),
             details=dict(result.details),
         )
+
+    @property
+    def send_settings(self) -> Any:
+        """The controlled send's settings, as the provider reads them from the parameter file."""
+        return self.provider.send_settings(self.params)
 
     # -- identity and sender inventory (the provider's steps) -----------------------------------
     def identity(self) -> StepReport:
@@ -83,7 +90,7 @@ class GoLiveRun(ProviderRun):
         """One controlled send: allowlisted, capped, key in the ledger before the request."""
         step, step_title = "send", "Controlled test send"
         title = "Send accepted (202 QUEUED)"
-        if not self.params.test_send.enabled:
+        if not self.send_settings.enabled:
             return self._record(
                 step, step_title, [skip("send.accepted", title, "test_send.enabled is false")]
             )
@@ -105,7 +112,7 @@ class GoLiveRun(ProviderRun):
                     skip(
                         "send.accepted",
                         title,
-                        f"sending number {self.params.test_send.send_from} failed its check",
+                        f"sending number {self.send_settings.send_from} failed its check",
                     )
                 ],
             )
@@ -116,15 +123,68 @@ class GoLiveRun(ProviderRun):
             step="test-send-1",
             environment=self.params.environment,
             payload=self.provider.send_payload(self.params, self.run_id),
-            allowlist=self.params.test_send.allowlist,
-            max_sends=self.params.test_send.max_sends,
+            allowlist=self.send_settings.allowlist,
+            max_sends=self.send_settings.max_sends,
             show_phone=self.show_phone,
             window=self.window,
             run_started_at=self.ledger.run_started_at(self.run_id),
         )
         self.sent = outcome.message
-        self.recorder.note(messages=[outcome.message.to_dict()])
-        return self._record(step, step_title, [outcome.check], details=outcome.details)
+        self._note_messages()
+        checks = [outcome.check, *self._extra_sends()]
+        return self._record(step, step_title, checks, details=outcome.details)
+
+    def _note_messages(self) -> None:
+        """The run's controlled sends in the summary: the first, then the provider's extra ones."""
+        sent = [self.sent] if self.sent is not None else []
+        self.recorder.note(messages=[m.to_dict() for m in sent + [m for _, m in self.extra_sent]])
+
+    def _extra_sends(self) -> list[Check]:
+        """The provider's further controlled sends (SendAPI: one per further channel)."""
+        checks = []
+        for extra in self.provider.extra_sends(self.params, self.run_id):
+            check_id, title = f"send.accepted.{extra.label}", f"{extra.label} send accepted"
+            if any(c.check_id == extra.sender_check and c.failed for c in self.recorder.checks):
+                checks.append(skip(check_id, title, f"{extra.sender_check} failed"))
+                continue
+            outcome = controlled_send(
+                self.client, self.ledger, run_id=self.run_id, step=f"test-send-{extra.label}",
+                environment=self.params.environment, payload=extra.payload,
+                allowlist=self.send_settings.allowlist, max_sends=self.send_settings.max_sends,
+                show_phone=self.show_phone, window=self.window,
+                run_started_at=self.ledger.run_started_at(self.run_id),
+            )  # fmt: skip
+            checks.append(replace(outcome.check, check_id=check_id, title=title))
+            if outcome.message.message_id:
+                self.extra_sent.append((extra.label, outcome.message))
+                self._note_messages()
+        return checks
+
+    def _extra_lifecycles(self, expect: str, timeout: float, poll_interval: float) -> list[Check]:
+        """Each extra send's final state, ordered by the provider's model."""
+        checks = []
+        model = self.provider.lifecycle
+        started = time.monotonic()
+        for label, message in self.extra_sent:
+            lifecycle: MessageLifecycle | None = None
+            while True:
+                events = self._read_events(message.message_id or "")
+                lifecycle = reconstruct(events, model).messages.get(message.message_id or "")
+                if lifecycle and reached(lifecycle, expect):
+                    break
+                if time.monotonic() - started >= timeout:
+                    break
+                self._sleep(poll_interval)
+            message.lifecycle = lifecycle
+            self._note_messages()
+            state = lifecycle.state if lifecycle else None
+            ok = state == expect.upper() or (expect in ("sent", "queued") and state is not None)
+            checks.append(Check(
+                f"lifecycle.{label}.final", f"{label} lifecycle reaches {expect}",
+                "PASS" if ok else "FAIL", f"{message.message_id}: final state {state}",
+                remedy=None if ok else "read its events in the report; quote the message id.",
+            ))  # fmt: skip
+        return checks
 
     def replay_proof(self) -> StepReport:
         """Send the same request with the same key: the provider must answer with the same messageId."""
@@ -138,7 +198,7 @@ class GoLiveRun(ProviderRun):
             self.client, self.ledger, run_id=self.run_id, message=self.sent, window=self.window,
             provider_title=self.provider.title,
         )  # fmt: skip
-        self.recorder.note(messages=[self.sent.to_dict()])
+        self._note_messages()
         return self._record(step, step_title, [check])
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -155,8 +215,8 @@ class GoLiveRun(ProviderRun):
                 step_title,
                 [skip(f"lifecycle.{s}", f"message.{s}", "no accepted send") for s in states],
             )
-        expect = self.params.test_send.expect
-        timeout = self.params.test_send.lifecycle_timeout_seconds
+        expect = self.send_settings.expect
+        timeout = self.send_settings.lifecycle_timeout_seconds
         message_id = self.sent.message_id
         model = self.provider.lifecycle
         self._progress(
@@ -196,13 +256,15 @@ class GoLiveRun(ProviderRun):
                 [Check(f"lifecycle.{s}", f"message.{s}", "FAIL", msg) for s in states],
             )
         self.sent.lifecycle = lifecycle
-        self.recorder.note(messages=[self.sent.to_dict()])
+        self._note_messages()
         waited = round(time.monotonic() - started, 1)
         checks = lifecycle_checks(
-            lifecycle, expect, timeout, model.event_of, self.provider.identity_name
-        )
+            lifecycle, expect, timeout, model.event_of, self.provider.identity_name,
+            queued_on_acceptance=model.queued_on_acceptance,
+        )  # fmt: skip
         if prior:
             checks.append(prior_events_check(message_id, accepted, prior))
+        checks += self._extra_lifecycles(expect, timeout, poll_interval)
         return self._record(
             step,
             step_title,
@@ -249,7 +311,8 @@ class GoLiveRun(ProviderRun):
                 )
         except RunbookError:
             pass  # an unreadable store finds nothing: the check below says so
-        ok = by_id > 0 and by_ref > 0
+        # a provider without an external reference (SendAPI) is traced by its message id alone
+        ok = by_id > 0 and (by_ref > 0 or not self.sent.external_reference)
         check = Check(
             "support.trace",
             title,

@@ -97,13 +97,14 @@ class ProviderRun(RecordedRun):
     def preflight(self) -> StepReport:
         """Parameters, the secret's presence (never its value), the clock, where evidence goes."""
         p = self.params
+        send = self.provider.send_settings(p)
         checks = [
             Check(
                 "preflight.parameters",
                 "Parameter file valid",
                 "PASS",
-                f"environment {p.environment}: {len(p.numbers)} expected number(s), "
-                f"test send {p.test_send.send_from} → {self.show_phone(p.test_send.to)}",
+                f"environment {p.environment}: {self._expected_senders()}, "
+                f"test send {send.send_from} → {self.show_phone(send.to)}",
                 evidence={"environment": p.environment, "baseUrl": p.provider.base_url},
             )
         ]
@@ -129,6 +130,13 @@ class ProviderRun(RecordedRun):
         return self._record(
             "preflight", "Preflight", checks, notes=(lock_note,) if lock_note else ()
         )
+
+    def _expected_senders(self) -> str:
+        p = self.params
+        if p.numbers is not None:
+            return f"{len(p.numbers)} expected number(s)"
+        channels = getattr(p.settings, "channels", None) or ()
+        return f"channel(s) {', '.join(channels)}"
 
     def _event_source_check(self) -> Check:
         title = "Webhook event store readable"
@@ -214,7 +222,8 @@ class ProviderRun(RecordedRun):
                 "auth.token",
                 title,
                 "PASS",
-                f"Bearer token, expires in {info.expires_in} s (refreshed 60 s early)",
+                getattr(info, "summary", None)
+                or f"Bearer token, expires in {info.expires_in} s (refreshed 60 s early)",
                 evidence=info.to_dict(),
                 request_ids=(info.request_id,) if info.request_id else (),
             ),
@@ -254,8 +263,8 @@ class ProviderRun(RecordedRun):
         ctx = DrillContext(
             client=self.client,
             make_client=client_factory(self.client),
-            send_from=self.params.test_send.send_from,
-            to=self.params.test_send.to,
+            send_from=self.provider.send_settings(self.params).send_from,
+            to=self.provider.send_settings(self.params).to,
             endpoint_url=self.params.webhooks.endpoint_url,
             event_store=self.events,
             sandbox_url=sandbox_url,
@@ -265,6 +274,8 @@ class ProviderRun(RecordedRun):
             sleep=self._sleep,
             progress=self._progress,
             provider=self.provider,
+            webhook_secret=self._webhook_secret(),
+            settings=self.params.settings,
         )
         notes = (
             ()
@@ -274,6 +285,12 @@ class ProviderRun(RecordedRun):
             )
         )
         return self._record(step, step_title, run_drills(ctx), notes=notes)
+
+    def _webhook_secret(self) -> str | None:
+        """The newest signing secret of the endpoint, when the parameter file names one."""
+        name = self.params.webhooks.signing_secret_env
+        value = self._environ.get(name) if name else None
+        return value.split()[-1] if value and value.split() else None
 
     # -- verdict -------------------------------------------------------------------------------
     def verdict(self) -> Verdict:

@@ -108,7 +108,8 @@ class TraceRun(RecordedRun):
             finally:
                 ledger.close()
         self.acceptance_entry = entry
-        title = "Acceptance (202 QUEUED)"
+        accepted_status, answer = self.provider.acceptance
+        title = f"Acceptance ({accepted_status} {answer})"
         if entry is None:
             check = Check(
                 "trace.acceptance", title, "SKIP",
@@ -118,7 +119,7 @@ class TraceRun(RecordedRun):
             return self._record("acceptance", "Acceptance", [check])
         self.message_id = self.message_id or entry.message_id
         self.external_reference = self.external_reference or entry.external_reference
-        accepted = entry.status == 202
+        accepted = entry.status == accepted_status
         details = {
             "messageId": entry.message_id,
             "externalReference": entry.external_reference,
@@ -133,7 +134,7 @@ class TraceRun(RecordedRun):
         check = Check(
             "trace.acceptance", title, "PASS" if accepted else "FAIL",
             f"accepted as {entry.message_id} (requestId {entry.request_id}); acceptance is not delivery"
-            if accepted else f"the send was answered {entry.status}, not 202",
+            if accepted else f"the send was answered {entry.status}, not {accepted_status}",
             evidence=details, request_ids=(entry.request_id,) if entry.request_id else (),
         )  # fmt: skip
         self.recorder.note(acceptance=details)
@@ -223,7 +224,7 @@ class TraceRun(RecordedRun):
                 "outcome", title, [Check("trace.outcome", title, "SKIP", "no webhook to judge")]
             )
         states = {
-            "accepted (202)": "yes"
+            f"accepted ({self.provider.acceptance[0]})": "yes"
             if self.acceptance_entry
             else "unknown (not sent by the runbook)",
             "queued": lc.first_seen.get("QUEUED") or "not seen",
@@ -232,7 +233,8 @@ class TraceRun(RecordedRun):
             "failed": lc.first_seen.get("FAILED") or "not seen",
         }
         if lc.state == "DELIVERED":
-            status, summary = "PASS", "delivered (message.delivery applied)"
+            delivered = self.provider.lifecycle.event_of("DELIVERED")
+            status, summary = "PASS", f"delivered ({delivered} applied)"
         elif lc.state == "FAILED":
             status = "WARN"
             summary = (

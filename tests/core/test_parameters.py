@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import get_args
+from types import SimpleNamespace
+from typing import Literal, get_args
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from runbook_lib import ParameterError, load_parameters
-from runbook_lib.core.parameters import RunbookParameters
+from runbook_lib.core.parameters import RunbookParameters, SettingsSection, secret_env_fields
 from runbook_lib.core.signing import generate_webhook_secret
+from runbook_lib.providers.base import provider_names
 from runbook_lib.security.leakguard import scan_and_redact
 from runbook_lib.security.secrets import REGISTRY
 
@@ -109,8 +111,11 @@ def test_an_unregistered_provider_kind_is_named_with_the_registered_ones(tmp_pat
     data["provider"]["kind"] = "bluecloud"
     with pytest.raises(ParameterError) as info:
         load_parameters(write(tmp_path, data))
-    assert "provider.kind: 'bluecloud' is not a registered provider (one of: redcloud)" in str(
-        info.value
+    registered = ", ".join(provider_names())  # redcloud, sendapi, ...
+    assert "redcloud" in registered
+    assert (
+        f"provider.kind: 'bluecloud' is not a registered provider (one of: {registered})"
+        in str(info.value)
     )
 
 
@@ -213,3 +218,101 @@ def test_invalid_sql_mapping_is_refused_at_load_in_one_line(tmp_path):
     assert "\n" not in text
     assert "invalid SQL column mapping" in text and "columns.event_type" in text
     assert "not a plain column name: use letters, digits and underscores" in text
+
+
+# -- provider-dependent sections: Red Cloud's fields, a provider's own settings key -----------
+def test_red_cloud_credentials_numbers_and_test_send_stay_required_with_the_same_texts(tmp_path):
+    data = sandbox()
+    del data["provider"]["kind"], data["provider"]["client_id"]
+    del data["provider"]["client_secret_env"], data["numbers"], data["test_send"]
+    with pytest.raises(ParameterError) as info:
+        load_parameters(write(tmp_path, data))
+    fix = "required but missing. Fix: add it (see parameters/sandbox.yaml)."
+    for path in ("provider.client_id", "provider.client_secret_env", "numbers", "test_send"):
+        assert f"{path}: {fix}" in info.value.problems
+
+
+class KeySettings(SettingsSection):
+    """A key-based provider's own section (as SendAPI's and Onyx's are)."""
+
+    api_key_env: str
+    channels: list[Literal["sms", "email"]] = Field(min_length=1)
+    webhook_secret_env: str | None = None
+
+
+@pytest.fixture
+def keyed_provider(monkeypatch):
+    """A registered provider without Red Cloud's OAuth client, with a settings section."""
+    from runbook_lib.providers import base
+
+    red = base.get_provider("redcloud")
+    fake = SimpleNamespace(
+        kind="keyed", settings_model=KeySettings, readiness_catalog=red.readiness_catalog
+    )
+    monkeypatch.setitem(base.REGISTRY, "keyed", "unused:PROVIDER")
+    monkeypatch.setitem(base._LOADED, "keyed", fake)
+    return fake
+
+
+def keyed_file() -> dict:
+    return {
+        "environment": "keyed",
+        "provider": {"kind": "keyed", "sandbox": True, "base_url": "http://127.0.0.1:9"},
+        "keyed": {"api_key_env": "KEYED_API_KEY", "channels": ["sms"]},
+    }
+
+
+def test_a_keyed_provider_file_needs_no_numbers_test_send_or_oauth_client(tmp_path, keyed_provider):
+    params = load_parameters(write(tmp_path, keyed_file()))
+    assert isinstance(params.settings, KeySettings)
+    assert params.settings.channels == ["sms"] and params.numbers is None
+    assert params.provider.client_id is None and params.test_send is None
+
+
+def test_red_cloud_has_no_settings_and_refuses_a_section_named_after_another_kind(
+    tmp_path, keyed_provider
+):
+    assert load_parameters(write(tmp_path, sandbox())).settings is None
+    for key in ("keyed", "redcloud", "settings"):
+        data = sandbox()
+        data[key] = {"api_key_env": "KEYED_API_KEY", "channels": ["sms"]}
+        with pytest.raises(ParameterError, match=f"^.*{key}: unknown key"):
+            load_parameters(write(tmp_path, data))
+
+
+def test_a_settings_section_is_typed_strict_and_listed_with_the_other_problems(
+    tmp_path, keyed_provider
+):
+    data = keyed_file()
+    data["keyed"] = {"channels": ["fax"], "extra": 1}
+    data["retry"] = {"max_attempts": 0}
+    with pytest.raises(ParameterError) as info:
+        load_parameters(write(tmp_path, data))
+    problems = info.value.problems
+    assert any(p.startswith("keyed.api_key_env: required but missing") for p in problems)
+    assert any(p.startswith("keyed.channels[0]:") for p in problems)
+    assert any(p.startswith("keyed.extra: unknown key") for p in problems)
+    assert any(p.startswith("retry.max_attempts:") for p in problems)
+    with pytest.raises(ParameterError, match="keyed.api_key_env: required but missing"):
+        load_parameters(write(tmp_path, {**keyed_file(), "keyed": None}))
+
+
+def test_settings_env_fields_are_refused_as_values_and_registered_at_load(
+    tmp_path, keyed_provider, monkeypatch
+):
+    data = keyed_file()
+    data["keyed"]["webhook_secret_env"] = PASTED
+    with pytest.raises(ParameterError) as info:
+        load_parameters(write(tmp_path, data))
+    text = str(info.value)
+    assert "keyed.webhook_secret_env: the value is not an environment variable name" in text
+    assert "hunter2" not in text
+    monkeypatch.setenv("KEYED_API_KEY", "sk_test_value-of-the-keyed-key")
+    monkeypatch.setenv("KEYED_HOOK", "whsec_value-of-the-keyed-hook")
+    data["keyed"]["webhook_secret_env"] = "KEYED_HOOK"
+    params = load_parameters(write(tmp_path, data))
+    fields = {path: name for path, _, name in secret_env_fields(params)}
+    assert fields["settings.api_key_env"] == "KEYED_API_KEY"
+    registered = dict(REGISTRY.items())
+    assert "KEYED_API_KEY" in registered["sk_test_value-of-the-keyed-key"]
+    assert "KEYED_HOOK" in registered["whsec_value-of-the-keyed-hook"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -24,6 +25,8 @@ from runbook_lib.sources import PollingSource
 from tests.stack import running_stack, sample_parameters
 
 PROVIDERS = provider_names()
+# now, not a fixed date: a provider that signs no timestamp judges the envelope's freshness
+NOW = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(params=PROVIDERS)
@@ -40,7 +43,7 @@ def stack(provider, tmp_path):
 def _envelope(provider: Provider, event_type: str, n: int = 1) -> dict:
     return provider.probe_envelope(
         event_type, event_id=f"evt_contract_{n}", message_id="msg_contract_1", sequence=n,
-        conversation_id="conv_contract", now="2026-01-01T00:00:00Z",
+        conversation_id="conv_contract", now=NOW,
     )  # fmt: skip
 
 

@@ -29,6 +29,9 @@ class RedCloudProvider:
     audit_context_title = steps.AUDIT_CONTEXT_TITLE
     signature = STANDARD_WEBHOOKS
     lifecycle = LIFECYCLE
+    credential_name = "client secret"
+    acceptance = (202, "QUEUED")
+    settings_model = None  # its parameters are the common sections (provider, numbers, test_send)
     drills = (
         "invalid_credentials",
         "expired_token",
@@ -74,6 +77,12 @@ class RedCloudProvider:
 
     def skipped_senders(self, reason: str) -> StepResult:
         return steps.skipped_senders(reason)
+
+    def send_settings(self, params: RunbookParameters) -> Any:
+        return params.test_send
+
+    def extra_sends(self, params: RunbookParameters, run_id: str) -> list[Any]:
+        return []  # one controlled send
 
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
         t = params.test_send

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ....core.sandbox_kit import ConnectionReset
 
 __all__ = ["ConnectionReset", "RequestIdMiddleware", "json_body", "problem", "request_id"]
 
@@ -67,30 +68,3 @@ def problem(
     return JSONResponse(
         body, status_code=status, headers=headers, media_type="application/problem+json"
     )
-
-
-class InjectedConnectionReset(Exception):
-    """Raised after the response has started, so the server drops the connection mid-answer."""
-
-
-class _HideInjectedResets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, InjectedConnectionReset)
-
-
-logging.getLogger("uvicorn.error").addFilter(_HideInjectedResets())
-
-
-class ConnectionReset(Response):
-    """A response that starts, then breaks the connection: the client sees a transport error."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", b"1000")],
-            }
-        )
-        raise InjectedConnectionReset("connection reset (injected)")
