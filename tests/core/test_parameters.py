@@ -113,9 +113,8 @@ def test_an_unregistered_provider_kind_is_named_with_the_registered_ones(tmp_pat
         load_parameters(write(tmp_path, data))
     registered = ", ".join(provider_names())  # redcloud, sendapi, ...
     assert "redcloud" in registered
-    assert (
-        f"provider.kind: 'bluecloud' is not a registered provider (one of: {registered})"
-        in str(info.value)
+    assert f"provider.kind: 'bluecloud' is not a registered provider (one of: {registered})" in str(
+        info.value
     )
 
 
