@@ -216,7 +216,9 @@ class ProviderRun(RecordedRun):
                 "auth.token",
                 title,
                 "PASS",
-                f"Bearer token, expires in {info.expires_in} s (refreshed 60 s early)",
+                # a credential without a token (Onyx's partner key) says what it is itself
+                getattr(info, "summary", None)
+                or f"Bearer token, expires in {info.expires_in} s (refreshed 60 s early)",
                 evidence=info.to_dict(),
                 request_ids=(info.request_id,) if info.request_id else (),
             ),

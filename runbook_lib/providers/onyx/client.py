@@ -161,6 +161,11 @@ class CredentialInfo:
     token_type: str = "Bearer (partner credential)"
     expires_in: str = "n/a"
 
+    @property
+    def summary(self) -> str:
+        """The token step's line: a partner credential is its own Bearer, with no expiry."""
+        return f"partner credential {self.shown} ({self.credential_id}) accepted: {self.state}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "credentialId": self.credential_id,
