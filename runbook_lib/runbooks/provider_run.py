@@ -224,6 +224,8 @@ class ProviderRun(RecordedRun):
                 "auth.token",
                 title,
                 "PASS",
+                # a credential without a token (SendAPI's API key, Onyx's partner credential)
+                # says what it is itself (its ``summary``)
                 getattr(info, "summary", None)
                 or f"Bearer token, expires in {info.expires_in} s (refreshed 60 s early)",
                 evidence=info.to_dict(),

@@ -23,7 +23,7 @@ from ...core.errors import ParameterError, ProviderError, ProviderUnavailableErr
 from ...core.retry import RetryPolicy, parse_retry_after
 from ...core.sends import Acceptance as SendAcceptance
 from ...security.secrets import Secret, secret_from_env
-from .credentials import PartnerCredentialAuth, check_credential_mode, shown
+from .credentials import PartnerCredentialAuth, SecretComparison, check_credential_mode, shown
 from .problems import POLICY_REASON_CODES, error_from_response, is_retryable_status, problem_of
 from .resources import (
     Acceptance,
@@ -161,6 +161,11 @@ class CredentialInfo:
     token_type: str = "Bearer (partner credential)"
     expires_in: str = "n/a"
 
+    @property
+    def summary(self) -> str:
+        """The token step's line: a partner credential is its own Bearer, with no expiry."""
+        return f"partner credential {self.shown} ({self.credential_id}) accepted: {self.state}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "credentialId": self.credential_id,
@@ -207,6 +212,8 @@ class OnyxClient:
         self._sleep = sleep
         self._clock = clock
         self.request_log: list[Exchange] = []
+        # preview vs production as keyed digests (set by the provider from the run's environment)
+        self.credential_separation: SecretComparison | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             auth=PartnerCredentialAuth(credential),

@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 from ...core.errors import EventSourceError
-from ...core.events import WebhookEvent
+from ...core.events import WebhookEvent, int_or_none
 from ...core.lifecycle import LifecycleModel
-from .events import OnyxEvent
+from .events import EVENT_TYPES, OnyxEvent
 
 __all__ = [
     "DELIVERY_UPDATED",
@@ -70,6 +70,13 @@ def event_from_envelope(
     Raises:
         ValueError: not an onyx-v1 envelope (the message names what is missing).
     """
+    if isinstance(envelope, (str, bytes)):
+        try:
+            envelope = json.loads(envelope)
+        except ValueError:
+            raise ValueError("an Onyx event body is not JSON") from None
+    if isinstance(envelope, dict) and envelope.get("type") not in EVENT_TYPES:
+        return _unknown_type(envelope, received_at, delivery_count, arrival)
     try:
         event = OnyxEvent.from_wire(envelope)
     except EventSourceError as exc:
@@ -93,6 +100,22 @@ def event_from_envelope(
     )
 
 
+def _unknown_type(
+    envelope: dict[str, Any], received_at: str | None, delivery_count: int, arrival: int
+) -> WebhookEvent:
+    """A type this contract does not know: kept (a receiver acknowledges and ignores it), with
+    no resource and no state; only ``id`` and ``type`` are required."""
+    event_id, event_type = envelope.get("id"), envelope.get("type")
+    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
+        raise ValueError("an Onyx event needs string id and type fields")
+    data = envelope.get("data") if isinstance(envelope.get("data"), dict) else {}
+    created = envelope.get("createdAt") if isinstance(envelope.get("createdAt"), str) else None
+    return WebhookEvent(event_id=event_id, event_type=event_type,
+                        sequence=int_or_none(envelope.get("sequence")), occurred_at=created,
+                        created_at=created, received_at=received_at,
+                        delivery_count=delivery_count, arrival=arrival, data=dict(data))  # fmt: skip
+
+
 def probe_envelope(
     event_type: str,
     *,
@@ -103,13 +126,13 @@ def probe_envelope(
     now: str,
 ) -> dict[str, Any]:
     """A marked test envelope as Onyx would send it (``…delivery_updated.<status>`` puts the
-    status in ``data``; ``partnerId`` is ``ptn_probe``)."""
+    status in ``data``; ``partnerId`` is ``runbook-probe``, the marker the probe alters)."""
     wire_type, _, status = event_type.partition(f"{DELIVERY_UPDATED}.")
     data: dict[str, Any] = {"messageId": message_id}
     if not wire_type:
         wire_type, data["status"] = DELIVERY_UPDATED, status
     return {"id": event_id, "type": wire_type or event_type, "createdAt": now,
-            "environment": "sandbox", "partnerId": "ptn_probe", "sequence": sequence,
+            "environment": "sandbox", "partnerId": "runbook-probe", "sequence": sequence,
             "data": data}  # fmt: skip
 
 

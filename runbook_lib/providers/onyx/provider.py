@@ -64,7 +64,7 @@ class OnyxProvider:
         from ...core.retry import RetryPolicy
 
         r = params.retry
-        return build_onyx_client(
+        client = build_onyx_client(
             base_url=params.provider.base_url,
             credential_env=self.credential_env(params),
             environment=params.environment,
@@ -74,6 +74,10 @@ class OnyxProvider:
             timeout=params.provider.timeout_seconds,
             sleep=sleep,
         )  # fmt: skip
+        client.credential_separation = steps.credential_separation(
+            params.settings, os.environ if environ is None else environ
+        )
+        return client
 
     def credential_env(self, params: RunbookParameters) -> str:
         return params.settings.credential_env
@@ -83,7 +87,7 @@ class OnyxProvider:
 
     # -- go-live steps ---------------------------------------------------------------------------
     def identity_step(self, client: OnyxClient, params: RunbookParameters) -> StepResult:
-        return steps.identity_step(client, params, dict(os.environ))
+        return steps.identity_step(client, params)
 
     def skipped_identity(self, reason: str) -> StepResult:
         ids = ("credential.state", "credential.environment", "credential.scopes")
@@ -126,7 +130,7 @@ class OnyxProvider:
         return {"credential": getattr(identity, "credential_id", None)}
 
     def audit_context_step(self, client: OnyxClient, params: RunbookParameters) -> StepResult:
-        return steps.identity_step(client, params, dict(os.environ))
+        return steps.identity_step(client, params)
 
     def evidence_rules(
         self, request_log: list[Any], *, recorded_send: Any = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ...core.checks import Check
@@ -17,7 +17,7 @@ from ...security.secrets import secret_from_env
 from ..base import StepResult
 from .client import OnyxClient
 from .contract import LIFECYCLE, resource_key
-from .credentials import compare_secrets
+from .credentials import SecretComparison, compare_secrets
 from .messaging import MessagingAttempt, checked_send
 from .problems import action_for
 from .settings import OnyxSettings
@@ -41,7 +41,7 @@ def skipped(step: str, title: str, check_ids: tuple[str, ...], reason: str) -> S
 
 
 # -- credential (GET /v1/partner/me) ------------------------------------------------------------
-def identity_step(client: OnyxClient, params: Any, environ: dict[str, str]) -> StepResult:
+def identity_step(client: OnyxClient, params: Any) -> StepResult:
     s: OnyxSettings = params.settings
     title = "Partner credential (GET /v1/partner/me)"
     try:
@@ -73,7 +73,7 @@ def identity_step(client: OnyxClient, params: Any, environ: dict[str, str]) -> S
               remedy=None if not (missing or extra)
               else "grant exactly the declared scopes in the Partner Portal (remove extras)."),
     ]  # fmt: skip
-    separate = _preview_differs(s, environ)
+    separate = _separate_check(client.credential_separation)
     if separate is not None:  # only when both are here to compare (else APP-4 is attested)
         checks.append(separate)
     snapshot = {"credential": me.credential_id, "environment": me.environment,
@@ -81,19 +81,26 @@ def identity_step(client: OnyxClient, params: Any, environ: dict[str, str]) -> S
     return StepResult(IDENTITY_STEP, title, tuple(checks), resource=me, snapshot=snapshot)
 
 
-def _preview_differs(s: OnyxSettings, environ: dict[str, str]) -> Check | None:
-    """Preview ≠ production by keyed digests, when both credentials are available here."""
-    title = "Preview and production credentials differ"
+def credential_separation(s: OnyxSettings, environ: Mapping[str, str]) -> SecretComparison | None:
+    """Preview vs production as keyed digests, when both credentials are in ``environ`` (read
+    when the client is built, from the environment the run was given; no secret is kept)."""
     names = (s.preview_credential_env, s.production_credential_env)
     if not all(n and environ.get(n) for n in names):
         return None
+    env = dict(environ)
     preview = secret_from_env(
-        s.preview_credential_env, purpose="Onyx preview credential", environ=environ
+        s.preview_credential_env, purpose="Onyx preview credential", environ=env
     )
     production = secret_from_env(s.production_credential_env, purpose="Onyx production credential",
-                                 environ=environ)  # fmt: skip
-    result = compare_secrets(preview, production)
-    return Check("credential.separate", title, "PASS" if result.differ else "FAIL",
+                                 environ=env)  # fmt: skip
+    return compare_secrets(preview, production)
+
+
+def _separate_check(result: SecretComparison | None) -> Check | None:
+    if result is None:
+        return None
+    return Check("credential.separate", "Preview and production credentials differ",
+                 "PASS" if result.differ else "FAIL",
                  "keyed digests differ" if result.differ else "the two credentials are the same value",
                  evidence=result.to_dict(),
                  remedy=None if result.differ else "issue separate preview and production credentials.")  # fmt: skip

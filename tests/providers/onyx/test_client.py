@@ -390,6 +390,7 @@ def test_acquire_token_proves_the_partner_credential_with_me_and_shows_it_by_pre
     info = client_for(fake).acquire_token()
     assert (info.credential_id, info.state, info.request_id) == ("cred_1", "active", "req_me")
     assert info.scope == "orders:write events:replay"
+    assert info.summary == "partner credential onyx_sk_test_… (cred_1) accepted: active"
     assert TEST_KEY not in repr(info.to_dict()) and info.to_dict()["credential"].endswith("…")
 
 

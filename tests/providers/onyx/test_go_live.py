@@ -44,6 +44,9 @@ def test_onyx_go_live_reaches_go_on_its_sandbox(stack, tmp_path):
                      "drill.consent_revoked", "drill.webhook_signature",
                      "drill.replay_known_event", "drill.endpoint_outage"):  # fmt: skip
         assert checks[check_id].status == "PASS", checks[check_id]
+    assert checks["auth.token"].summary.startswith("partner credential onyx_sk_test_…")
+    probes = [c for c in run.summary.checks if c.check_id.startswith("probe.")]
+    assert probes and {c.status for c in probes} == {"PASS"}, probes  # Standard Webhooks, proven
     assert checks["connectivity.packages"].status == "WARN"  # pkg_fr_1gb_7d is unavailable
     assert "pkg_fr_1gb_7d" in checks["connectivity.packages"].summary
     assert checks["gate.verdict"].status == "PASS" and "GO" in checks["gate.verdict"].summary
