@@ -305,7 +305,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # -- demo -------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sandbox + receiver on free loopback ports, go-live against them, then stop both."""
-
+    from .core.parameters import parameters_from_dict
     from .receiver import run_receiver
 
     provider = get_provider(args.provider)
@@ -335,14 +335,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             base["provider"]["base_url"] = getattr(sandbox, "base_url", sandbox.url)
             base["event_source"]["path"] = "receiver-events.sqlite"
             base["webhooks"]["endpoint_url"] = receiver.webhook_url
+            section = base.get(provider.kind)  # a provider's own section may name its endpoint
+            if isinstance(section, dict) and "webhook_url" in section:
+                section["webhook_url"] = receiver.webhook_url
             base["ledger_path"] = "send-ledger.sqlite"
             params_path = state / "sandbox-demo.yaml"
             params_path.write_text(
-                "# Written by `runbook demo`: parameters/sandbox.yaml with this demo's ports.\n"
+                f"# Written by `runbook demo`: parameters/{sample} with this demo's ports.\n"
                 + yaml.safe_dump(base, sort_keys=False)
             )
-            from .core.parameters import parameters_from_dict
-
             params = parameters_from_dict(base)
             run = run_go_live(
                 params_path,

@@ -51,7 +51,16 @@ class Stack:
         data["provider"]["base_url"] = getattr(self.sandbox, "base_url", self.sandbox.url)
         data["event_source"]["path"] = str(self.receiver.store_path)
         data["ledger_path"] = str(self.folder / "ledger.sqlite")
-        (data.get(self.provider) or data)["test_send"]["lifecycle_timeout_seconds"] = 20
+        # Red Cloud's test_send, a provider's own section (``onyx:``) or its test_send
+        # (``sendapi: test_send:``), with the same knobs
+        own = data.get(self.provider)
+        nested = own.get("test_send") if isinstance(own, dict) else None
+        for section in (data.get("test_send"), own, nested):
+            if isinstance(section, dict):
+                if "lifecycle_timeout_seconds" in section:
+                    section["lifecycle_timeout_seconds"] = 20
+                if "webhook_url" in section:
+                    section["webhook_url"] = self.receiver.webhook_url
         data["webhooks"]["endpoint_url"] = self.receiver.webhook_url
         data["drills"]["outage_seconds"] = 0.3
         data["probe"]["burst"] = 5

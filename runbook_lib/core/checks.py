@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from .rendering import badge, esc, kv_table, rows_table
 
-__all__ = ["Check", "Status", "StepReport", "Verdict"]
+__all__ = ["Check", "ProviderSteps", "Status", "StepReport", "Verdict"]
 
 Status = Literal["PASS", "FAIL", "WARN", "SKIP"]
 
@@ -143,3 +143,10 @@ class Verdict:
 
     def __repr__(self) -> str:
         return f"Verdict({self.outcome}, {self.counts})"
+
+
+class ProviderSteps(tuple):
+    """A provider's own step reports (go-live's or the audit's), shown one after the other."""
+
+    def _repr_html_(self) -> str:
+        return "".join(r._repr_html_() for r in self)

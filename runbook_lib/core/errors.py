@@ -9,6 +9,7 @@
     │   ├── TokenEndpointError      the token endpoint is unreachable or answered nonsense
     │   └── TokenRejectedError      an API call got 401 again with a freshly fetched token
     ├── ProviderError               the API answered with an error (problem+json)
+    │   └── BlockedByPolicyError    a policy outcome (consent, trust, thread, gate): never retried
     ├── ProviderUnavailableError    retries exhausted on timeouts / connection errors
     ├── SendPolicyError             a controlled send was refused locally (allowlist, cap)
     ├── EventSourceError            webhook events could not be read (store, export, database)
@@ -25,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "AuthError",
+    "BlockedByPolicyError",
     "ConfigurationError",
     "EventSourceError",
     "InvalidClientError",
@@ -139,6 +141,22 @@ class ProviderError(RunbookError):
     def __init__(self, message: str, *, retryable: bool = False, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retryable = retryable
+
+
+class BlockedByPolicyError(ProviderError):
+    """The provider refused on policy (``reasonCode``); retrying cannot help until a person acts.
+
+    ``reason_code`` is the provider's reason (e.g. ``NO_CONSENT``); ``remedy`` is the action a
+    person must take before the same request can succeed.
+    """
+
+    def __init__(self, message: str, *, reason_code: str, **kwargs: Any) -> None:
+        kwargs["retryable"] = False
+        super().__init__(message, **kwargs)
+        self.reason_code = reason_code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "reasonCode": self.reason_code}
 
 
 class ProviderUnavailableError(RunbookError):

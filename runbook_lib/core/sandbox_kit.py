@@ -1,30 +1,56 @@
-"""What every provider's contract sandbox shares: seeded fault kinds and an injected connection reset.
+"""What every provider's sandbox shares: fault profiles, request ids, connection resets, times.
 
-A provider's sandbox names its own routes and builds its own profile type (``api``: route →
-:class:`RouteFaults`, ``webhooks``: :class:`WebhookFaults`, ``seed``); the fault kinds, their
-validation, the seeded dice (:class:`Faults`) and :class:`ConnectionReset` are the same for all.
+Provider-neutral on purpose: a sandbox under ``providers/<kind>/sandbox/`` imports these from
+here, never from another provider's folder. A provider subclasses :class:`FaultProfile` only to
+name its routes (``ROUTES``); the profile shape, validation, seeded dice and webhook faults are
+the same everywhere:
+
+    api:
+      <route>: {rate_429: 0.2, retry_after: 1, rate_5xx: 0.1, status_5xx: 503, latency_ms: 50, reset_rate: 0.05}
+    webhooks: {drop_rate: 0.1, duplicate_rate: 0.2, reorder: true, delay_seconds: 2,
+               bad_signature_rate: 0.1, stale_timestamp_rate: 0.1,
+               outages: [{start: 0, seconds: 5}]}
+    seed: 7
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
+import secrets
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "ConnectionReset",
+    "FaultProfile",
     "Faults",
-    "InjectedConnectionReset",
+    "RequestIdMiddleware",
     "RouteFaults",
     "WebhookFaults",
+    "body_hash",
+    "iso",
     "only_keys",
 ]
+
+
+def iso(ts: float | None = None) -> str:
+    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def body_hash(body: Any) -> str:
+    """The canonical JSON digest a sandbox compares idempotent requests by."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _rate(value: Any, name: str) -> float:
@@ -40,6 +66,7 @@ def _nonneg(value: Any, name: str) -> float:
 
 
 def only_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse unknown keys of a fault profile section, naming them and what is allowed."""
     unknown = set(data) - allowed
     if unknown:
         raise ValueError(
@@ -49,7 +76,7 @@ def only_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
 
 @dataclass(frozen=True)
 class RouteFaults:
-    """Faults for one API route (the route names are the provider sandbox's)."""
+    """Faults for one API route of a provider's sandbox."""
 
     rate_429: float = 0.0
     retry_after: int = 1
@@ -115,14 +142,52 @@ class WebhookFaults:
         )
 
 
+@dataclass(frozen=True)
+class FaultProfile:
+    """Every fault at once; the empty profile is a well-behaved provider."""
+
+    ROUTES: ClassVar[tuple[str, ...]] = ()  # a provider's subclass names its routes
+
+    api: dict[str, RouteFaults] = field(default_factory=dict)
+    webhooks: WebhookFaults = WebhookFaults()
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> FaultProfile:
+        """Validate a profile; raises ``ValueError`` naming the bad key and what is allowed."""
+        data = data or {}
+        if not isinstance(data, dict):
+            raise ValueError("a fault profile is a mapping with api, webhooks and seed")
+        only_keys(data, {"api", "webhooks", "seed"}, "fault profile")
+        api = {}
+        for route, faults in (data.get("api") or {}).items():
+            if route not in cls.ROUTES:
+                raise ValueError(f"api.{route}: unknown route; use one of {', '.join(cls.ROUTES)}")
+            api[route] = RouteFaults.from_dict(faults or {}, f"api.{route}")
+        return cls(
+            api=api,
+            webhooks=WebhookFaults.from_dict(data.get("webhooks") or {}),
+            seed=int(data.get("seed", 0)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        hooks = asdict(self.webhooks)
+        hooks["outages"] = [{"start": s, "seconds": n} for s, n in self.webhooks.outages]
+        return {
+            "api": {k: asdict(v) for k, v in self.api.items()},
+            "webhooks": hooks,
+            "seed": self.seed,
+        }
+
+
 class Faults:
     """The active profile, its seeded dice, and when it was applied (for outage windows)."""
 
-    def __init__(self, profile: Any) -> None:
+    def __init__(self, profile: Any = None) -> None:
         self._lock = threading.Lock()
-        self.apply(profile)
+        self.apply(FaultProfile() if profile is None else profile)
 
-    def apply(self, profile: Any) -> None:
+    def apply(self, profile: FaultProfile) -> None:
         with self._lock:
             self.profile = profile
             self.rng = random.Random(profile.seed)
@@ -143,6 +208,27 @@ class Faults:
         return any(
             start <= elapsed < start + length for start, length in self.profile.webhooks.outages
         )
+
+
+class RequestIdMiddleware:
+    """Every response carries ``X-Request-Id``; handlers read it from ``scope['state']``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 class InjectedConnectionReset(Exception):

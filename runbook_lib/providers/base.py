@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 import secrets as _random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -172,7 +172,8 @@ class SandboxKit:
     fault_profile: Any  # the fault profile type (from_dict validates a parameter file's section)
     app: Callable[..., Any]  # build the ASGI app (for `runbook sandbox`)
     #: a fresh rehearsal credential for a demo or a test stack (``prefix`` marks where it is from),
-    #: in the format the sandbox accepts (Red Cloud: any string; SendAPI: ``sk_test_…``)
+    #: in the format the sandbox accepts (Red Cloud: any string; SendAPI: ``sk_test_…``;
+    #: Onyx: ``onyx_sk_test_…``)
     new_credential: Callable[[str], str] = lambda prefix: prefix + _random.token_hex(12)
 
 
@@ -236,6 +237,13 @@ class Provider(Protocol):
 
     def skipped_senders(self, reason: str) -> StepResult: ...
 
+    def golive_steps(self, run: Any) -> Iterable[StepResult]:
+        """The provider's own go-live steps after the sender inventory, in order (one notebook
+        cell shows them: Onyx's messaging in its order, webhooks, connectivity); none for Red
+        Cloud. ``run`` is the :class:`~runbook_lib.runbooks.go_live.GoLiveRun` (client, params,
+        event store, ledger)."""
+        ...
+
     def sender_check_id(self, params: RunbookParameters) -> str:
         """The check whose failure blocks the controlled send (the sending identity's)."""
         ...
@@ -243,11 +251,18 @@ class Provider(Protocol):
     def send_settings(self, params: RunbookParameters) -> Any:
         """The controlled send's settings: ``enabled``, ``send_from`` (shown), ``to``,
         ``allowlist``, ``max_sends``, ``expect``, ``lifecycle_timeout_seconds`` (Red Cloud: its
-        ``test_send`` section; SendAPI: its first declared channel's)."""
+        ``test_send`` section; SendAPI: its first declared channel's). None when the provider's
+        controlled send is one of its own :meth:`golive_steps` (Onyx: messaging in its order), so
+        the runbook's common send, replay and lifecycle steps SKIP and say so."""
         ...
 
     def extra_sends(self, params: RunbookParameters, run_id: str) -> list[ExtraSend]:
-        """Controlled sends after the first, each with its own checks (Red Cloud: none)."""
+        """Controlled sends after the first, each with its own checks (Red Cloud, Onyx: none)."""
+        ...
+
+    def audit_steps(self, run: Any) -> Iterable[StepResult]:
+        """The provider's own incident-audit steps over the run's window (Onyx: blocks by reason
+        code, consent changes, orders to escalate); none for Red Cloud and SendAPI."""
         ...
 
     def send_payload(self, params: RunbookParameters, run_id: str) -> dict[str, Any]:
@@ -311,6 +326,7 @@ DEFAULT_PROVIDER = "redcloud"
 #: name → "module:attribute" of the provider object; imported on first use only.
 REGISTRY: dict[str, str] = {
     "redcloud": "runbook_lib.providers.redcloud.provider:PROVIDER",
+    "onyx": "runbook_lib.providers.onyx.provider:PROVIDER",
     "sendapi": "runbook_lib.providers.sendapi.provider:PROVIDER",
 }
 

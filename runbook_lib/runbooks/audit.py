@@ -29,7 +29,7 @@ from typing import Any
 
 import polars as pl
 
-from ..core.checks import Check, StepReport
+from ..core.checks import Check, ProviderSteps, StepReport
 from ..core.errors import AuthError, ParameterError, RunbookError
 from ..core.lifecycle_table import LifecycleTable, audit_lifecycles
 from ..core.parameters import RunbookParameters, load_parameters
@@ -381,6 +381,15 @@ class AuditRun(RecordedRun):
         )
 
     # -- 4. webhook health ----------------------------------------------------------------------
+    def provider_steps(self) -> ProviderSteps | None:
+        """The provider's own audit steps over the window (Onyx: blocks by reason code, consent
+        changes, orders to escalate); None when it has none (Red Cloud), so the cell is empty."""
+        reports = ProviderSteps(
+            self._record(r.step, r.title, list(r.checks), tables=tuple(r.tables), details=dict(r.details))
+            for r in self.provider.audit_steps(self)
+        )  # fmt: skip
+        return reports or None
+
     def webhook_health(self) -> StepReport:
         """Duplicates, out-of-order, gaps, rejections by the receiver, and delivery latency."""
         assert self.table is not None and self.events is not None, "run funnel() first"

@@ -58,8 +58,8 @@ class DrillContext:
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] = lambda line: None
     provider: Provider = field(default_factory=get_provider)
+    params: Any = None  # the run's parameters (a provider's drills read its own section)
     webhook_secret: str | None = None  # the endpoint's signing secret (drills that sign events)
-    settings: Any = None  # the provider's own parameter section (RunbookParameters.settings)
 
     @property
     def source(self) -> EventSource:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core.checks import Check, StepReport
+from ..core.checks import Check, ProviderSteps, StepReport
 from ..core.errors import RunbookError
 from ..core.events import WebhookEvent
 from ..core.gate import GateReport, evaluate_gate
@@ -85,24 +85,38 @@ class GoLiveRun(ProviderRun):
         self.senders_resource = result.resource
         return self._record_step(result)
 
+    # -- the provider's own steps ----------------------------------------------------------------
+    def provider_steps(self) -> ProviderSteps | None:
+        """The provider's own go-live steps (Onyx: messaging in its order, webhooks, connectivity,
+        support first checks); None when it has none (Red Cloud), so the cell shows nothing."""
+        reports = ProviderSteps(self._record_step(r) for r in self.provider.golive_steps(self))
+        return reports or None
+
     # -- controlled send -------------------------------------------------------------------------
+    def send_blocked_by_preflight(self) -> str | None:
+        """Why no controlled send may be made (a failed preflight: its outcome could not be
+        confirmed), or None. Every controlled send asks this: the common one with the provider's
+        extra sends, and a provider's own send step (Onyx's messaging)."""
+        failed = [c.check_id for c in self.recorder.checks
+                  if c.check_id.startswith("preflight.") and c.failed]  # fmt: skip
+        return f"not sent: preflight failed ({', '.join(failed)}); fix it first" if failed else None
+
     def test_send(self) -> StepReport:
         """One controlled send: allowlisted, capped, key in the ledger before the request."""
         step, step_title = "send", "Controlled test send"
         title = "Send accepted (202 QUEUED)"
+        if self.send_settings is None:
+            reason = f"no test_send section: {self.provider.title}'s send is its own step"
+            return self._record(step, step_title, [skip("send.accepted", title, reason)])
         if not self.send_settings.enabled:
             return self._record(
                 step, step_title, [skip("send.accepted", title, "test_send.enabled is false")]
             )
         if not self.token_ok or self.client is None:
             return self._record(step, step_title, [skip("send.accepted", title, "no token")])
-        failed_preflight = [c.check_id for c in self.recorder.checks
-                            if c.check_id.startswith("preflight.") and c.failed]  # fmt: skip
-        if failed_preflight:  # a send whose outcome cannot be confirmed is not made
-            return self._record(step, step_title, [skip(
-                "send.accepted", title,
-                f"not sent: preflight failed ({', '.join(failed_preflight)}); fix it first",
-            )])  # fmt: skip
+        blocked = self.send_blocked_by_preflight()
+        if blocked:  # a send whose outcome cannot be confirmed is not made
+            return self._record(step, step_title, [skip("send.accepted", title, blocked)])
         sender_check = self.provider.sender_check_id(self.params)
         if any(c.check_id == sender_check and c.failed for c in self.recorder.checks):
             return self._record(
@@ -209,7 +223,7 @@ class GoLiveRun(ProviderRun):
         """Wait (with progress) for queued → sent → delivered|failed; each state is its own check."""
         step, step_title = "lifecycle", "Lifecycle confirmation (webhooks)"
         states = ("queued", "sent", "final")
-        if self.sent is None or self.sent.message_id is None:
+        if self.sent is None or self.sent.message_id is None or self.send_settings is None:
             return self._record(
                 step,
                 step_title,

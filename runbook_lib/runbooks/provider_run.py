@@ -104,7 +104,9 @@ class ProviderRun(RecordedRun):
                 "Parameter file valid",
                 "PASS",
                 f"environment {p.environment}: {self._expected_senders()}, "
-                f"test send {send.send_from} → {self.show_phone(send.to)}",
+                f"test send {send.send_from} → {self.show_phone(send.to)}"
+                if send is not None
+                else f"environment {p.environment}: {self.provider.title} settings valid",
                 evidence={"environment": p.environment, "baseUrl": p.provider.base_url},
             )
         ]
@@ -222,6 +224,8 @@ class ProviderRun(RecordedRun):
                 "auth.token",
                 title,
                 "PASS",
+                # a credential without a token (SendAPI's API key, Onyx's partner credential)
+                # says what it is itself (its ``summary``)
                 getattr(info, "summary", None)
                 or f"Bearer token, expires in {info.expires_in} s (refreshed 60 s early)",
                 evidence=info.to_dict(),
@@ -260,11 +264,13 @@ class ProviderRun(RecordedRun):
         from .drills import DrillContext, client_factory, run_drills
 
         sandbox_url = self.params.provider.base_url if self.is_sandbox else None
+        send = self.provider.send_settings(self.params)
         ctx = DrillContext(
             client=self.client,
             make_client=client_factory(self.client),
-            send_from=self.provider.send_settings(self.params).send_from,
-            to=self.provider.send_settings(self.params).to,
+            # the controlled send's; a provider without one drills from its own section (params)
+            send_from=send.send_from if send is not None else "",
+            to=send.to if send is not None else "",
             endpoint_url=self.params.webhooks.endpoint_url,
             event_store=self.events,
             sandbox_url=sandbox_url,
@@ -274,8 +280,8 @@ class ProviderRun(RecordedRun):
             sleep=self._sleep,
             progress=self._progress,
             provider=self.provider,
+            params=self.params,
             webhook_secret=self._webhook_secret(),
-            settings=self.params.settings,
         )
         notes = (
             ()

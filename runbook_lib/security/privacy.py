@@ -1,8 +1,20 @@
-"""Personal data in reports: destination numbers are masked unless a run says otherwise."""
+"""Personal data and credentials in reports: numbers masked, token-like text in excerpts masked."""
 
 from __future__ import annotations
 
-__all__ = ["mask_phone"]
+import re
+
+__all__ = ["mask_phone", "redact_excerpt"]
+
+_SECRETISH = re.compile(
+    r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+|(\"?(access_token|client_secret)\"?\s*[:=]\s*\"?)[^\",\s]+"
+)
+
+
+def redact_excerpt(text: str, limit: int = 300) -> str:
+    """A short body excerpt with anything token-like masked (any provider's error bodies)."""
+    text = _SECRETISH.sub(lambda m: (m.group(1) or m.group(2) or "") + "****", text)
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def mask_phone(number: str | None, *, keep_last: int = 2) -> str | None:

@@ -23,11 +23,14 @@ from .model import (
 
 __all__ = ["ReceiverStoreSource"]
 
+# failure_code: a failure object's code (Red Cloud) or a policy reason code (Onyx); the store keeps
+# the raw body only, so it is read from there (TODO: persist the parsed failure_code column).
 _SELECT = """
 SELECT event_id, event_type, message_id, external_reference, conversation_id, sequence, status,
        number_id, occurred_at, first_received_at AS received_at, delivery_count,
        first_arrival AS arrival,
-       json_extract(raw_body, '$.data.failure.code') AS failure_code,
+       COALESCE(json_extract(raw_body, '$.data.failure.code'),
+                json_extract(raw_body, '$.data.reasonCode')) AS failure_code,
        json_extract(raw_body, '$.data.failure.reason') AS failure_reason
 FROM events
 """

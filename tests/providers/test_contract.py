@@ -25,8 +25,6 @@ from runbook_lib.sources import PollingSource
 from tests.stack import running_stack, sample_parameters
 
 PROVIDERS = provider_names()
-# now, not a fixed date: a provider that signs no timestamp judges the envelope's freshness
-NOW = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(params=PROVIDERS)
@@ -41,9 +39,12 @@ def stack(provider, tmp_path):
 
 
 def _envelope(provider: Provider, event_type: str, n: int = 1) -> dict:
+    # now, at the call, not a fixed date nor the time of collection: a provider that signs no
+    # timestamp (SendAPI) judges the envelope's own freshness, and a long run outlives a constant
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return provider.probe_envelope(
         event_type, event_id=f"evt_contract_{n}", message_id="msg_contract_1", sequence=n,
-        conversation_id="conv_contract", now=NOW,
+        conversation_id="conv_contract", now=now,
     )  # fmt: skip
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from ...core.errors import (
 )
 from ...core.retry import RetryPolicy, is_retryable_response, parse_retry_after
 from ...core.sends import Acceptance
+from ...security.privacy import redact_excerpt
 from ...security.secrets import Secret, secret_from_env
 from .auth import ClientCredentialsAuth, TokenInfo
 from .contract import API
@@ -48,15 +48,6 @@ _REMEDIES = {
     "idempotency_request_in_progress": "the first request with this key is still running.",
     "rate_limited": "slow down; the client honours Retry-After.",
 }
-_SECRETISH = re.compile(
-    r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+|(\"?(access_token|client_secret)\"?\s*[:=]\s*\"?)[^\",\s]+"
-)
-
-
-def redact_excerpt(text: str, limit: int = 300) -> str:
-    """A short body excerpt with anything token-like masked."""
-    text = _SECRETISH.sub(lambda m: (m.group(1) or m.group(2) or "") + "****", text)
-    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 @dataclass(frozen=True)

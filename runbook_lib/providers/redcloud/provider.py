@@ -78,6 +78,12 @@ class RedCloudProvider:
     def skipped_senders(self, reason: str) -> StepResult:
         return steps.skipped_senders(reason)
 
+    def golive_steps(self, run: Any) -> tuple[StepResult, ...]:
+        return ()  # every Red Cloud check is one of the runbook's common steps
+
+    def audit_steps(self, run: Any) -> tuple[StepResult, ...]:
+        return ()
+
     def send_settings(self, params: RunbookParameters) -> Any:
         return params.test_send
 

@@ -144,10 +144,10 @@ def _drill_idempotency_mismatch(ctx: DrillContext) -> Check:
         return skipped
     key = f"{ctx.key_prefix}-mismatch-{secrets.token_hex(4)}"
     client: RunbookClient = ctx.client
-    channel = ctx.settings.primary_channel()
+    channel = ctx.params.settings.primary_channel()
 
     def body(text: str) -> dict[str, Any]:
-        return channel_payload(ctx.settings, channel, ctx.to, text, "drill")
+        return channel_payload(ctx.params.settings, channel, ctx.to, text, "drill")
 
     first = client.send(body("drill body A"), idempotency_key=key)
     try:
@@ -228,7 +228,7 @@ def _drill_endpoint_ack(ctx: DrillContext) -> Check:
 def _drill_session_disconnected(ctx: DrillContext) -> Check:
     check_id, title = "drill.session_disconnected", "session.disconnected reaches the endpoint"
     skipped = _sandbox_only(check_id, title, ctx)
-    session = getattr(ctx.settings, "whatsapp_session_id", None)
+    session = getattr(ctx.params.settings, "whatsapp_session_id", None)
     if skipped or not session:
         return skipped or Check(check_id, title, "SKIP", "no WhatsApp session declared")
     with SandboxControl(ctx.sandbox_url) as control:
@@ -258,8 +258,10 @@ def _drill_webhook_outage(ctx: DrillContext) -> Check:
     skipped = _sandbox_only(check_id, title, ctx)
     if skipped:
         return skipped
-    channel = ctx.settings.primary_channel()
-    payload = channel_payload(ctx.settings, channel, ctx.to, "drill: webhook outage", "drill")
+    channel = ctx.params.settings.primary_channel()
+    payload = channel_payload(
+        ctx.params.settings, channel, ctx.to, "drill: webhook outage", "drill"
+    )
     with SandboxControl(ctx.sandbox_url) as control:
         control.set_faults({"webhooks": {"outages": [{"start": 0, "seconds": ctx.outage_seconds}]}})
         try:

@@ -103,6 +103,12 @@ class SendApiProvider:
     def skipped_senders(self, reason: str) -> StepResult:
         return steps.skipped_senders(reason)
 
+    def golive_steps(self, run: Any) -> tuple[StepResult, ...]:
+        return ()  # its per-channel checks are in the sender inventory, its sends are ExtraSends
+
+    def audit_steps(self, run: Any) -> tuple[StepResult, ...]:
+        return ()
+
     def send_settings(self, params: RunbookParameters) -> ChannelSend:
         s: SendApiSettings = params.settings
         channel = s.primary_channel()

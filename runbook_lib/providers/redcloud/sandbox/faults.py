@@ -1,5 +1,7 @@
 """Fault injection for the sandbox: API faults per route and webhook faults, seeded.
 
+The machinery is :mod:`runbook_lib.core.sandbox_kit`'s; Red Cloud names its routes here.
+
 A profile is plain data (from YAML, JSON or Python). The same profile and seed give the same
 sequence of faults, so a drill or a rehearsal can be repeated exactly.
 
@@ -14,56 +16,15 @@ sequence of faults, so a drill or a rehearsal can be repeated exactly.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
 from ....core import sandbox_kit
-from ....core.sandbox_kit import RouteFaults, WebhookFaults
-from ....core.sandbox_kit import only_keys as _only
+from ....core.sandbox_kit import Faults, RouteFaults, WebhookFaults
 
 __all__ = ["ROUTES", "FaultProfile", "Faults", "RouteFaults", "WebhookFaults"]
 
 ROUTES = ("token", "whoami", "numbers", "send")
 
 
-@dataclass(frozen=True)
-class FaultProfile:
+class FaultProfile(sandbox_kit.FaultProfile):
     """Every fault at once; the empty profile is a well-behaved provider."""
 
-    api: dict[str, RouteFaults] = field(default_factory=dict)
-    webhooks: WebhookFaults = WebhookFaults()
-    seed: int = 0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> FaultProfile:
-        """Validate a profile; raises ``ValueError`` naming the bad key and what is allowed."""
-        data = data or {}
-        if not isinstance(data, dict):
-            raise ValueError("a fault profile is a mapping with api, webhooks and seed")
-        _only(data, {"api", "webhooks", "seed"}, "fault profile")
-        api = {}
-        for route, faults in (data.get("api") or {}).items():
-            if route not in ROUTES:
-                raise ValueError(f"api.{route}: unknown route; use one of {', '.join(ROUTES)}")
-            api[route] = RouteFaults.from_dict(faults or {}, f"api.{route}")
-        return cls(
-            api=api,
-            webhooks=WebhookFaults.from_dict(data.get("webhooks") or {}),
-            seed=int(data.get("seed", 0)),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        hooks = asdict(self.webhooks)
-        hooks["outages"] = [{"start": s, "seconds": n} for s, n in self.webhooks.outages]
-        return {
-            "api": {k: asdict(v) for k, v in self.api.items()},
-            "webhooks": hooks,
-            "seed": self.seed,
-        }
-
-
-class Faults(sandbox_kit.Faults):
-    """The active profile, its seeded dice, and when it was applied; starts well-behaved."""
-
-    def __init__(self) -> None:
-        super().__init__(FaultProfile())
+    ROUTES = ROUTES

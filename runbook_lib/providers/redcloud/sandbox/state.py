@@ -6,15 +6,14 @@ every access holds one lock (never across an await).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from ....core.sandbox_kit import body_hash, iso
 from ..contract import EVENT_STATES
 from .config import DEFAULT_OUTCOME, DESTINATIONS, FAILURE, SEEDED_NUMBERS, SandboxConfig
 from .faults import Faults
@@ -22,11 +21,6 @@ from .faults import Faults
 __all__ = ["IdempotencyRecord", "OutboundEvent", "SandboxState", "iso"]
 
 _STATUS = EVENT_STATES  # the contract's event type → status, spelled once in contract.py
-
-
-def iso(ts: float | None = None) -> str:
-    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -126,10 +120,7 @@ class SandboxState:
             return len(self.tokens)
 
     # -- idempotency --------------------------------------------------------------------------
-    @staticmethod
-    def body_hash(body: Any) -> str:
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+    body_hash = staticmethod(body_hash)
 
     def begin(self, key: str, body_hash: str) -> tuple[str, IdempotencyRecord | None]:
         """``('new', rec)``, ``('replay', rec)``, ``('in_progress', rec)`` or ``('reused', rec)``."""
