@@ -12,11 +12,10 @@ signature, stale timestamp and outage windows for webhooks) and their seeded dic
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
-from ....core.sandbox_kit import Faults, RouteFaults, WebhookFaults
-from ....core.sandbox_kit import only_keys as _only
+from ....core.sandbox_kit import FaultProfile, Faults, RouteFaults, WebhookFaults
 
 __all__ = [
     "Faults",
@@ -34,39 +33,11 @@ ROUTES = (
 
 
 @dataclass(frozen=True)
-class SendApiFaultProfile:
-    """Every fault at once; the empty profile is a well-behaved SendAPI."""
+class SendApiFaultProfile(FaultProfile):
+    """Every fault at once; the empty profile is a well-behaved SendAPI (shape and validation are
+    the kit's; only the route names are SendAPI's)."""
 
-    api: dict[str, RouteFaults] = field(default_factory=dict)
-    webhooks: WebhookFaults = WebhookFaults()
-    seed: int = 0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> SendApiFaultProfile:
-        """Validate a profile; raises ``ValueError`` naming the bad key and what is allowed."""
-        data = data or {}
-        if not isinstance(data, dict):
-            raise ValueError("a fault profile is a mapping with api, webhooks and seed")
-        _only(data, {"api", "webhooks", "seed"}, "fault profile")
-        api = {}
-        for route, faults in (data.get("api") or {}).items():
-            if route not in ROUTES:
-                raise ValueError(f"api.{route}: unknown route; use one of {', '.join(ROUTES)}")
-            api[route] = RouteFaults.from_dict(faults or {}, f"api.{route}")
-        return cls(
-            api=api,
-            webhooks=WebhookFaults.from_dict(data.get("webhooks") or {}),
-            seed=int(data.get("seed", 0)),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        hooks = asdict(self.webhooks)
-        hooks["outages"] = [{"start": s, "seconds": n} for s, n in self.webhooks.outages]
-        return {
-            "api": {k: asdict(v) for k, v in self.api.items()},
-            "webhooks": hooks,
-            "seed": self.seed,
-        }
+    ROUTES: ClassVar[tuple[str, ...]] = ROUTES
 
 
 def new_faults() -> Faults:
