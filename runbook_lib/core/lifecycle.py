@@ -2,9 +2,12 @@
 
 The common lifecycle model: QUEUED → SENT → DELIVERED | FAILED. A provider maps its event types
 onto it (:class:`LifecycleModel`, one per provider) and says how its events are ordered: by
-``sequence`` where it gives one (apply an outbound event only if its sequence is higher than the
-highest already applied for that message), by state rank otherwise. Either way a state never moves
-backwards, and timestamps never order events. Retried deliveries (same event
+``sequence`` where its events carry one (apply an outbound event only if its sequence is higher
+than the highest already applied for that message), by the rank of each event type otherwise
+(:meth:`LifecycleModel.rank`: the provider's own ranks per channel, e.g. read above delivered, or
+the common state's rank). Ranked, a message is applied an event only if it ranks higher than the
+current one, and FAILED is final. Either way a state never moves backwards, and timestamps never
+order events. Retried deliveries (same event
 id) count once; a lower-sequence event arriving late is recorded but never overrides. Inbound
 messages are new messages, grouped by conversation, never updates of an outbound one.
 """
@@ -45,10 +48,31 @@ class LifecycleModel:
     first_event: str = ""  # the event every message starts with (its absence is flagged)
     # The provider sends no queued webhook: its acceptance of the send is the queued state.
     queued_on_acceptance: bool = False
+    # event type → rank (≥ 1) where the provider ranks finer than the common states (its
+    # channels' own orders: WhatsApp read after delivered); others rank as STATE_RANK.
+    rank_by_event: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        low = {t: r for t, r in self.rank_by_event.items() if not isinstance(r, int) or r < 1}
+        if low:
+            raise ValueError(f"lifecycle ranks must be integers ≥ 1, not {low}")
+        unknown = sorted(set(self.rank_by_event) - set(self.state_by_event))
+        if unknown:
+            raise ValueError(f"ranked event types {unknown} are not in state_by_event")
 
     @property
     def outbound_events(self) -> tuple[str, ...]:
         return tuple(self.state_by_event)
+
+    def rank(self, event_type: str) -> int:
+        """How far along an outbound event puts a message (a later, higher-ranked event is newer)."""
+        ranked = self.rank_by_event.get(event_type)
+        return ranked if ranked is not None else STATE_RANK[self.state_by_event[event_type]]
+
+    def by_rank(self, sequences: Iterable[int | None]) -> bool:
+        """Whether a message whose events carry ``sequences`` is ordered by rank: the provider
+        orders by rank, or none of the message's events carries a sequence."""
+        return self.ordered_by == "rank" or all(s is None for s in sequences)
 
     def state_of(self, event_type: str) -> str | None:
         return self.state_by_event.get(event_type)
@@ -165,6 +189,7 @@ def _build(message_id: str, events: list[WebhookEvent], model: LifecycleModel) -
     sequences: set[int] = set()
     failure_code = failure_reason = None
     external_reference = None
+    by_rank = model.by_rank(e.sequence for e in events)
     for event in events:
         duplicates += max(0, event.delivery_count - 1)
         if event.event_id in seen_ids:
@@ -178,19 +203,20 @@ def _build(message_id: str, events: list[WebhookEvent], model: LifecycleModel) -
         event_state = model.state_by_event[event.event_type]
         first_seen.setdefault(event_state, event.received_at)
         external_reference = external_reference or event.external_reference
-        if model.ordered_by == "rank":
-            # No sequence from this provider: a higher-ranked state is newer; never go backwards.
-            rank = STATE_RANK[event_state]
-            if rank > current_rank:
+        if by_rank:
+            # No sequence: a higher-ranked event is newer; never go backwards, FAILED is final.
+            rank = model.rank(event.event_type)
+            if rank > current_rank and state != "FAILED":
                 state, current_rank = event_state, rank
                 applied.append(event.event_id)
                 journal.append((event, f"applied: {event_state}", state))
             else:
                 out_of_order += 1
-                regressions += rank < current_rank
-                journal.append((event, "ranks at or below the current state: "
-                                + ("would move the state backwards, refused" if rank < current_rank
-                                   else "recorded, not applied"), state))  # fmt: skip
+                regressed = rank < current_rank or (state == "FAILED" and rank > current_rank)
+                regressions += regressed
+                journal.append((event, ("would move the state backwards (or off FAILED), refused"
+                                        if regressed else "ranks at the current state: recorded, "
+                                        "not applied"), state))  # fmt: skip
             if event_state == "FAILED":
                 failure_code, failure_reason = event.failure_code, event.failure_reason
             continue
@@ -205,12 +231,12 @@ def _build(message_id: str, events: list[WebhookEvent], model: LifecycleModel) -
         if seq > highest:
             highest = seq
             state = event_state
-            current_rank = STATE_RANK[event_state]
+            current_rank = model.rank(event.event_type)
             applied.append(event.event_id)
             journal.append((event, f"applied: {event_state}", state))
         else:
             out_of_order += 1
-            regressed = STATE_RANK[event_state] < current_rank
+            regressed = model.rank(event.event_type) < current_rank
             regressions += regressed
             journal.append((event, f"late (sequence {seq} ≤ {highest} already applied): "
                             + ("would move the state backwards, refused" if regressed else "recorded, not applied"),

@@ -2,7 +2,9 @@
 
 The same rules as :func:`runbook_lib.lifecycle.reconstruct` (which explains one message event by
 event for a trace), applied to whole windows with polars; property tests hold the two to the same
-answers. Per message: the state of the highest applied ``sequence``; the first-seen time of each
+answers. Per message: the state of the highest applied ``sequence`` — or, when the provider orders
+by rank or none of the message's events carries a sequence, the state of the highest-ranked event
+(the provider's ranks, :meth:`LifecycleModel.rank`; FAILED is final); the first-seen time of each
 state; and flags — duplicate deliveries, out-of-order arrivals, regressions refused (a late event
 that would have moved the state backwards), sequence gaps, terminal conflicts (delivered and
 failed), missing ``message.queued``, stuck (not final, no event for longer than a threshold).
@@ -19,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from .allocator import release_free_heap
-from .lifecycle import STATE_RANK, STATES, LifecycleModel, default_model
+from .lifecycle import STATES, LifecycleModel, default_model
 
 __all__ = ["LifecycleTable", "audit_lifecycles"]
 
@@ -133,7 +135,7 @@ def audit_lifecycles(
 
 
 _STATES = STATES  # a state's code is its index here
-_RANK_BY_CODE = np.array([STATE_RANK[s] for s in _STATES], dtype=np.int8)
+_FAILED = _STATES.index("FAILED")
 _NO_TIME_MIN, _NO_TIME_MAX = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 
 
@@ -146,6 +148,15 @@ def _state_code(model: LifecycleModel) -> pl.Expr:
     for event_type, code in codes[1:]:
         expr = expr.when(pl.col("event_type") == event_type).then(pl.lit(code, dtype=pl.Int8))
     return expr.otherwise(None)
+
+
+def _rank(model: LifecycleModel) -> pl.Expr:
+    """event_type → the provider's rank for it (:meth:`LifecycleModel.rank`), as a when/then chain."""
+    ranks = [(t, model.rank(t)) for t in model.state_by_event]
+    expr = pl.when(pl.col("event_type") == ranks[0][0]).then(pl.lit(ranks[0][1], dtype=pl.Int16))
+    for event_type, rank in ranks[1:]:
+        expr = expr.when(pl.col("event_type") == event_type).then(pl.lit(rank, dtype=pl.Int16))
+    return expr.otherwise(0)
 
 
 def _group_starts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,6 +235,8 @@ def _messages(
         pl.col("event_id").hash(seed=3).alias("_eh"),
         pl.col("sequence").fill_null(0).alias("_seq"),
         _state_code(model).alias("_state"),
+        _rank(model).alias("_rank"),
+        pl.col("sequence").is_not_null().alias("_has_seq"),
         pl.col("received_at").dt.epoch("us").fill_null(_NO_TIME_MIN).alias("_received"),
         pl.col("delivery_count").fill_null(1).cast(pl.Int32).alias("_deliveries"),
         "arrival",
@@ -252,7 +265,7 @@ def _messages(
             order = np.lexsort((part["arrival"], exact))
             starts, gid = _group_starts(exact[order])
             grouping = (order, starts, gid)
-        piece = _partition(part, grouping, as_of=as_of, stuck_after=stuck_after)
+        piece = _partition(part, grouping, rank_only=model.ordered_by == "rank")
         for name in _TEXT_ROWS:  # partition-local row numbers → the frame's row numbers
             local = piece[name]
             piece[name] = np.where(local >= 0, rows_n[np.maximum(local, 0)], -1)
@@ -295,7 +308,9 @@ def _messages(
     columns.append(
         pl.Series("terminal_conflict", merged.pop("has_delivered") & merged.pop("has_failed"))
     )
-    columns.append(pl.Series("missing_queued", ~merged.pop("has_queued")))
+    # a provider whose acceptance is the queued state sends no queued event to miss
+    has_queued = merged.pop("has_queued")
+    columns.append(pl.Series("missing_queued", ~has_queued & (not model.queued_on_acceptance)))
     columns.append(pl.Series("stuck", stuck))
     return pl.DataFrame(columns)
 
@@ -304,16 +319,24 @@ def _partition(
     cols: dict[str, np.ndarray],
     grouping: tuple[np.ndarray, np.ndarray, np.ndarray],
     *,
-    as_of: datetime,
-    stuck_after: timedelta,
+    rank_only: bool,
 ) -> dict[str, np.ndarray]:
-    """The per-message numbers of one partition; ``*_row`` are partition row numbers (-1: none)."""
+    """The per-message numbers of one partition; ``*_row`` are partition row numbers (-1: none).
+
+    ``rank_only``: the provider orders by rank; otherwise a message is ordered by rank only when
+    none of its events carries a sequence (:meth:`LifecycleModel.by_rank`).
+    """
     order, starts, gid = grouping
     groups = len(starts)
     sizes = np.diff(np.append(starts, len(order)))
     longest = int(sizes.max())
     redelivered = np.add.reduceat(
         np.clip(cols["_deliveries"][order].astype(np.int64) - 1, 0, None), starts
+    )
+    by_rank = (
+        np.ones(groups, dtype=bool)
+        if rank_only
+        else ~np.logical_or.reduceat(cols["_has_seq"][order], starts)
     )
 
     # Retried deliveries of one event id count once: the first arrival stands.
@@ -346,35 +369,48 @@ def _partition(
     out["message_row"] = u_rows[u_starts]
 
     # Another event id with a sequence already seen is a provider-side duplicate: not applied.
+    # (Ranked messages have no sequence to compare: every event id is applied or judged.)
     u_seq = cols["_seq"][u_rows]
-    keep_seq = _first_in_group(u_seq, u_gid, longest)
+    keep_seq = _first_in_group(u_seq, u_gid, longest) | by_rank[u_gid]
     s_rows, s_gid, seq, state = (
         u_rows[keep_seq],
         u_gid[keep_seq],
         u_seq[keep_seq],
         u_state[keep_seq],
     )
+    rank = cols["_rank"][s_rows].astype(np.int64)
     u_count = len(u_rows)
     del u_seq, u_state, u_gid, u_rows, keep_seq
     s_starts, _ = _group_starts(s_gid)
-    rank = _RANK_BY_CODE[state]
-    span = int(seq.max()) + 2
+    ranked = by_rank[s_gid]
+    seq = np.where(ranked, 0, seq)
+    # The ordering key: the sequence, or for a ranked message its event's rank.
+    key = np.where(ranked, rank, seq)
+    span = int(key.max()) + 2
     offset = s_gid.astype(np.int64) * span
-    running = np.maximum.accumulate(offset + seq)
+    running = np.maximum.accumulate(offset + key)
     previous = np.empty_like(running)
     previous[:1] = -1
     previous[1:] = running[:-1]
-    applied = seq > np.maximum(previous - offset, 0)
-    del running, previous, offset
+    applied = key > np.maximum(previous - offset, 0)
+    del running, previous, offset, key
+    # Ranked, FAILED is final: nothing after the first applied FAILED is applied.
+    first_failed = _segment_first(applied & ranked & (state == _FAILED), s_starts)[s_gid]
+    applied &= ~((first_failed >= 0) & (np.arange(len(seq)) > first_failed))
     last_applied = np.maximum.accumulate(np.where(applied, np.arange(len(seq)), -1))
     anchor = np.maximum(last_applied, 0)
-    current_rank = np.where((last_applied >= 0) & (s_gid[anchor] == s_gid), rank[anchor], 0)
-    del last_applied, anchor
+    current = (last_applied >= 0) & (s_gid[anchor] == s_gid)
+    current_rank = np.where(current, rank[anchor], 0)
+    off_failed = ranked & current & (state[anchor] == _FAILED) & (rank > current_rank)
+    del anchor
     highest = np.maximum.reduceat(seq, s_starts)
     top_rows = np.flatnonzero(seq == highest[s_gid])
     top_state = np.full(groups, 4, dtype=np.int64)
     top_state[s_gid[top_rows]] = state[top_rows]
     top_state[highest <= 0] = 4
+    last_row = _segment_last(applied, s_starts)
+    top_state = np.where(by_rank, np.where(last_row >= 0, state[np.maximum(last_row, 0)], 4),
+                         top_state)  # fmt: skip
     below_top = np.add.reduceat(((seq >= 1) & (seq < highest[s_gid])).astype(np.int64), s_starts)
     out["failed_row"] = rows_of(_segment_last(state == 3, s_starts), s_rows)
     u_sizes = np.diff(np.append(u_starts, u_count))
@@ -384,7 +420,7 @@ def _partition(
     out["duplicate_deliveries"] = redelivered + (sizes - u_sizes) + (u_sizes - s_sizes)
     out["out_of_order"] = np.add.reduceat((~applied).astype(np.int64), s_starts)
     out["regressions_refused"] = np.add.reduceat(
-        (~applied & (rank < current_rank)).astype(np.int64), s_starts
+        (~applied & ((rank < current_rank) | off_failed)).astype(np.int64), s_starts
     )
     out["sequence_gaps"] = np.clip(highest - 1 - below_top, 0, None).astype(np.int64)
     return out

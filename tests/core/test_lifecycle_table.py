@@ -138,3 +138,119 @@ def test_engine_matches_the_duckdb_reference(tmp_path):
         assert (
             ours[column].cast(pl.Utf8).fill_null("-") == ref[column].cast(pl.Utf8).fill_null("-")
         ).all(), column
+
+
+# -- a provider whose events carry no sequence: ordered by its own ranks per channel ----------
+SENDAPI_CHANNELS = {
+    "sms": ["sms.sent", "sms.delivered", "sms.failed"],
+    "whatsapp": ["message.sent", "message.delivered", "message.read", "message.failed"],
+    "email": ["email.sent", "email.delivered", "email.opened", "email.clicked", "email.bounced",
+              "email.complained"],
+}  # fmt: skip
+
+
+def sendapi_model():
+    from runbook_lib.providers.base import get_provider
+
+    return get_provider("sendapi").lifecycle
+
+
+def unsequenced(mid: str, kind: str, eid: str, arrival: int, **kw) -> WebhookEvent:
+    return event(mid, None, kind, eid, arrival, **kw)
+
+
+@st.composite
+def unsequenced_histories(draw):
+    """SendAPI-like messages (no sequence), any channel: any subset of its events, retried
+    deliveries of one event id, any arrival order."""
+    events = []
+    for m in range(draw(st.integers(1, 4))):
+        channel = draw(st.sampled_from(sorted(SENDAPI_CHANNELS)))
+        mid = f"{channel}_{m}"
+        for kind in draw(st.sets(st.sampled_from(SENDAPI_CHANNELS[channel]), min_size=1)):
+            events.append((mid, kind, f"evt_{mid}_{kind}"))
+            if draw(st.booleans()):
+                events.append((mid, kind, f"evt_{mid}_{kind}"))
+    order = draw(st.permutations(range(len(events))))
+    return [unsequenced(*events[i], arrival=n) for n, i in enumerate(order)]
+
+
+def rows_of_both(events: list[WebhookEvent], model) -> tuple[dict, dict]:
+    keys = ("state", "highest_sequence", "duplicate_deliveries", "out_of_order",
+            "regressions_refused", "sequence_gaps", "terminal_conflict", "missing_queued")  # fmt: skip
+    table = audit_lifecycles(frame_from_events(events), model=model)
+    bulk = {r["message_id"]: {k: r[k] for k in keys} for r in table.messages.iter_rows(named=True)}
+    per_message = {
+        mid: {"state": lc.state, "highest_sequence": lc.highest_sequence,
+              "duplicate_deliveries": lc.duplicate_deliveries, "out_of_order": lc.out_of_order,
+              "regressions_refused": lc.regressions_refused,
+              "sequence_gaps": len(lc.sequence_gaps), "terminal_conflict": lc.terminal_conflict,
+              "missing_queued": lc.missing_queued}
+        for mid, lc in reconstruct(events, model).messages.items()
+    }  # fmt: skip
+    return bulk, per_message
+
+
+@settings(max_examples=150, deadline=None)
+@given(unsequenced_histories())
+def test_bulk_engine_agrees_with_the_per_message_engine_on_unsequenced_events(events):
+    bulk, per_message = rows_of_both(events, sendapi_model())
+    assert bulk == per_message
+
+
+@settings(max_examples=100, deadline=None)
+@given(unsequenced_histories(), st.randoms())
+def test_unsequenced_final_state_does_not_depend_on_arrival_order(events, rnd):
+    """Ranked, a message that reached a final state shows it whatever the order and duplication."""
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    again = [unsequenced(e.message_id, e.event_type, e.event_id, n) for n, e in enumerate(shuffled)]
+    model = sendapi_model()
+    first, second = rows_of_both(events, model)[0], rows_of_both(again, model)[0]
+    for mid, row in first.items():
+        kinds = {e.event_type for e in events if e.message_id == mid}
+        if not (kinds & {"sms.failed", "message.failed", "email.bounced"}):
+            # without a failure report, the highest-ranked event decides: order-free
+            assert row["state"] == second[mid]["state"]
+        assert row["state"] is not None and not row["missing_queued"]
+        assert row["duplicate_deliveries"] == second[mid]["duplicate_deliveries"]
+
+
+def test_sendapi_events_out_of_order_and_duplicated_end_final():
+    """The audit funnel's rows: delivered is final, never moved backwards, duplicates count once,
+    read after delivered is progress, and FAILED (bounced) is final."""
+    events = [
+        unsequenced("sms_1", "sms.delivered", "e1", 0),
+        unsequenced("sms_1", "sms.sent", "e2", 1),  # late: would move it backwards
+        unsequenced("sms_1", "sms.delivered", "e1", 2),  # a retried delivery
+        unsequenced("msg_1", "message.sent", "e3", 3),
+        unsequenced("msg_1", "message.delivered", "e4", 4),
+        unsequenced("msg_1", "message.read", "e5", 5),  # progress, not out of order
+        unsequenced("eml_1", "email.sent", "e6", 6),
+        unsequenced("eml_1", "email.bounced", "e7", 7, failure_code="hard"),
+        unsequenced("eml_1", "email.opened", "e8", 8),  # nothing moves a bounce
+    ]
+    table = audit_lifecycles(frame_from_events(events), model=sendapi_model())
+    rows = {r["message_id"]: r for r in table.messages.iter_rows(named=True)}
+    assert rows["sms_1"]["state"] == "DELIVERED" and rows["sms_1"]["regressions_refused"] == 1
+    assert rows["sms_1"]["duplicate_deliveries"] == 1 and rows["sms_1"]["sent_at"] is not None
+    assert rows["msg_1"]["state"] == "DELIVERED" and rows["msg_1"]["out_of_order"] == 0
+    assert rows["eml_1"]["state"] == "FAILED" and rows["eml_1"]["failure_code"] == "hard"
+    assert rows["eml_1"]["regressions_refused"] == 1
+    assert not any(r["missing_queued"] for r in rows.values())  # acceptance is the queued state
+    assert table.states() == {"DELIVERED": 2, "FAILED": 1}
+    assert table.unknown_event_types == {}
+
+
+def test_a_sequenced_provider_orders_a_message_without_sequences_by_rank():
+    """Red Cloud's model: a message whose events carry no sequence still gets its state."""
+    events = [
+        unsequenced("m", "message.delivery", "e3", 0),
+        unsequenced("m", "message.sent", "e2", 1),
+        event("n", 1, "message.queued", "f1", 2),
+        event("n", 2, "message.sent", "f2", 3),
+    ]
+    bulk, per_message = rows_of_both(events, None)
+    assert bulk == per_message
+    assert bulk["m"]["state"] == "DELIVERED" and bulk["m"]["regressions_refused"] == 1
+    assert bulk["n"]["state"] == "SENT" and bulk["n"]["highest_sequence"] == 2

@@ -6,7 +6,10 @@ delivery (same envelope ``id``) once. A send's acceptance (201 ``queued``/``acce
 queued state: the contract defines no queued webhook, so :data:`LIFECYCLE` says
 ``queued_on_acceptance`` (``sms.queued``, ``message.accepted`` and ``email.queued`` are still
 read if a server sends them). The per-channel ranks above delivered (read, opened, clicked) stay
-in :mod:`.mapping`, which the go-live's channel checks use.
+in :mod:`.mapping`, which the go-live's channel checks use; :data:`LIFECYCLE` takes its ranks from
+there (``rank_by_event``), so the common engine (trace, audit) orders each channel as the go-live
+does: ``message.read`` after ``message.delivered`` is progress, not an out-of-order event, and
+``email.complained`` (a delivered mail the recipient complained about) outranks every email state.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from ...core.events import WebhookEvent
 from ...core.lifecycle import LifecycleModel
+from . import mapping
 from .signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -55,6 +59,7 @@ EVENT_STATES = {
     "email.opened": "DELIVERED",
     "email.clicked": "DELIVERED",
     "email.bounced": "FAILED",
+    "email.complained": "DELIVERED",
 }
 #: the webhook events go-live needs subscribed, per channel (plus session health for WhatsApp)
 CHANNEL_EVENTS = {
@@ -64,8 +69,20 @@ CHANNEL_EVENTS = {
     "email": ("email.sent", "email.delivered", "email.bounced", "email.complained"),
 }  # fmt: skip
 
+
+def _ranks() -> dict[str, int]:
+    """Each outbound event type's rank in its channel (:data:`.mapping.RANKS`), from 1 (the
+    common engine's 0 is "nothing applied yet")."""
+    ranks = {}
+    for event_type in EVENT_STATES:
+        channel, state = mapping.EVENT_STATES[event_type]
+        ranks[event_type] = mapping.RANKS[channel][state] + 1
+    return ranks
+
+
 LIFECYCLE = LifecycleModel(
     state_by_event=EVENT_STATES,
+    rank_by_event=_ranks(),
     inbound_events=frozenset({"message.received"}),
     ordered_by="rank",
     first_event="",

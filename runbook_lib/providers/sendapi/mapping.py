@@ -59,6 +59,9 @@ TERMINAL: dict[str, frozenset[str]] = {
 
 # Event type → (kind, state); kind is a channel, "session", or "inbound".
 EVENT_STATES: dict[str, tuple[str, str]] = {
+    "sms.queued": ("sms", "queued"),  # no queued webhook is documented; read if a server sends one
+    "message.accepted": ("whatsapp", "accepted"),
+    "email.queued": ("email", "queued"),
     "sms.sent": ("sms", "sent"),
     "sms.delivered": ("sms", "delivered"),
     "sms.failed": ("sms", "failed"),
