@@ -138,6 +138,9 @@ class StepResult:
     tables: tuple[Any, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
     snapshot: Mapping[str, Any] | None = None
+    # an audit step's evidence per failure domain (runbooks.audit.DOMAINS), e.g.
+    # {"WhatsApp session": ("sess_1 is disconnected",)}; the audit weighs it with its own
+    signals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

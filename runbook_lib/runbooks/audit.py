@@ -7,13 +7,19 @@ domain the evidence points to:
 
     domain             evidence
     auth               the token endpoint refuses the credentials or cannot issue a token
+    quota / rate limit a quota exhausted or no rate-limit headroom (the provider's audit step says)
     provider           API answers 5xx / 429 (or connections fail) above the threshold
     integration        webhooks arrive but the integration's receiver rejects them
     webhook delivery   whoami shows the account webhook FAILING / not configured, without rejections
     event pipeline     no webhook event at all in the window of an environment that expects traffic:
                        the receiver, its store or the event source is dead (never "healthy")
+    WhatsApp session   the sending WhatsApp session is disconnected, or dropped in the window
+    email domain       the sending domain is unverified, or bounces / complaints above the limit
     queue backlog      messages accepted and queued but not moving to sent, webhook healthy
     healthy            none of the above
+
+The sender-side domains (quota, session, email domain) have no evidence of their own in the
+common events: a provider's audit steps report it (``StepResult.signals``), weighed in this order.
 
 Checked in that order: an auth failure explains everything after it; a receiver that rejects
 deliveries is what makes the provider mark the webhook FAILING.
@@ -43,7 +49,8 @@ from .base import RecordedRun
 
 __all__ = ["AuditRun", "DomainVerdict", "StatusBlock", "parse_window"]
 
-DOMAINS = ("auth", "provider", "integration", "webhook delivery", "event pipeline", "queue backlog")
+DOMAINS = ("auth", "quota / rate limit", "provider", "integration", "webhook delivery",
+           "event pipeline", "WhatsApp session", "email domain", "queue backlog")  # fmt: skip
 # The runbook's own rehearsal traffic (webhook probe, drills) is marked by its ids; audits leave
 # it out of the funnel and the rejection rate, and say how much they left out.
 REHEARSAL_EVENT = r"^evt_(probe|drill)_"
@@ -185,6 +192,8 @@ class AuditRun(RecordedRun):
         self.deliveries_total = 0
         self.funnel_counts: dict[str, int] = {}
         self.domain: DomainVerdict | None = None
+        # evidence per failure domain from the provider's audit steps (StepResult.signals)
+        self.provider_signals: dict[str, list[str]] = {}
 
     @classmethod
     def open(cls, params_file: str | Path, **kwargs: Any) -> AuditRun:
@@ -384,9 +393,17 @@ class AuditRun(RecordedRun):
     def provider_steps(self) -> ProviderSteps | None:
         """The provider's own audit steps over the window (Onyx: blocks by reason code, consent
         changes, orders to escalate); None when it has none (Red Cloud), so the cell is empty."""
+        results = self.provider.audit_steps(self)
+        for r in results:
+            for domain, evidence in r.signals.items():
+                if domain not in DOMAINS:
+                    raise ValueError(
+                        f"{r.step} signals unknown failure domain {domain!r}; use one of {DOMAINS}"
+                    )
+                self.provider_signals.setdefault(domain, []).extend(evidence)
         reports = ProviderSteps(
             self._record(r.step, r.title, list(r.checks), tables=tuple(r.tables), details=dict(r.details))
-            for r in self.provider.audit_steps(self)
+            for r in results
         )  # fmt: skip
         return reports or None
 
@@ -470,6 +487,8 @@ class AuditRun(RecordedRun):
                     f"{queued_stuck} of {m.height} message(s) ({share:.0%}) queued but not sent for over "
                     f"{a.stuck_after_minutes:g} min while webhooks are delivered"
                 )
+        for domain, evidence in self.provider_signals.items():
+            signals[domain] += evidence
         found = [d for d in DOMAINS if signals[d]]
         if "integration" in found and "webhook delivery" in found:
             signals["integration"] += signals.pop("webhook delivery")  # rejections explain FAILING
@@ -544,5 +563,11 @@ _REMEDY = {
     "webhook delivery": "the endpoint is unreachable or failing: check DNS, TLS, the load balancer and 5xx logs.",
     "event pipeline": "check that the receiver runs and answers, that {provider}'s webhook points at it, "
     "and that event_source reads the store it writes (audit.expect_traffic: false for a quiet environment).",
+    "quota / rate limit": "a quota is exhausted or the rate limit is reached: raise the plan or wait for "
+    "the reset, and pace sends (honour Retry-After); nothing is sent meanwhile.",
+    "WhatsApp session": "reconnect the session's phone (scan the QR again if logged out) and keep it "
+    "online; WhatsApp sends are refused until it is connected.",
+    "email domain": "verify the sending domain (publish the SPF, DKIM and DMARC records {provider} lists) "
+    "and clean the list of bounced and complaining addresses.",
     "queue backlog": "messages wait in the provider's queue: open a ticket with the stuck messageIds.",
 }

@@ -233,7 +233,10 @@ class TraceRun(RecordedRun):
             "failed": lc.first_seen.get("FAILED") or "not seen",
         }
         if lc.state == "DELIVERED":
-            delivered = self.provider.lifecycle.event_of("DELIVERED")
+            # the event that made it final (email.complained, message.read), not the model's first
+            applied = {e.event_id: e.event_type for e in lc.events}
+            delivered = applied.get(lc.applied[-1]) if lc.applied else None
+            delivered = delivered or self.provider.lifecycle.event_of("DELIVERED")
             status, summary = "PASS", f"delivered ({delivered} applied)"
         elif lc.state == "FAILED":
             status = "WARN"

@@ -107,7 +107,9 @@ class SendApiProvider:
         return ()  # its per-channel checks are in the sender inventory, its sends are ExtraSends
 
     def audit_steps(self, run: Any) -> tuple[StepResult, ...]:
-        return ()
+        from .audit import audit_step
+
+        return (audit_step(run),)
 
     def send_settings(self, params: RunbookParameters) -> ChannelSend:
         s: SendApiSettings = params.settings

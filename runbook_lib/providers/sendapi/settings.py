@@ -72,6 +72,11 @@ class SendApiSettings(SettingsSection):
     test_send: SendApiTestSend
     quota_warn_share: float = Field(default=0.8, gt=0, le=1)
     rate_limit_warn_share: float = Field(default=0.2, ge=0, le=1)  # WARN below this headroom
+    # the audit's email rates (share of the window's emails): WARN at the first, FAIL at the second
+    bounce_rate_warn: float = Field(default=0.02, gt=0, le=1)
+    bounce_rate_fail: float = Field(default=0.05, gt=0, le=1)
+    complaint_rate_warn: float = Field(default=0.001, gt=0, le=1)
+    complaint_rate_fail: float = Field(default=0.003, gt=0, le=1)
     dns: DnsSettings = DnsSettings()
     webhook_url: str | None = None  # the production webhook URL; webhooks.endpoint_url if unset
 
