@@ -154,6 +154,7 @@ class StandardWebhooks:
         {"webhook-id": 256, "webhook-timestamp": 32, "webhook-signature": 2048}
     )
     tolerance = TIMESTAMP_TOLERANCE_SECONDS
+    signature_header = "webhook-signature"
 
     def sign(
         self,
@@ -164,6 +165,15 @@ class StandardWebhooks:
         timestamp: int | None = None,
     ) -> dict[str, str]:
         return signed_headers(secrets, msg_id, body, timestamp=timestamp)
+
+    def unknown_version(self, value: str) -> str:
+        """``value``'s signature under a version nobody defined (``v9,…``): must be refused."""
+        return "v9," + value.split(",", 1)[1]
+
+    def malformed_signatures(self) -> tuple[tuple[str, str], ...]:
+        """Unparseable ``webhook-signature`` values (label, value): each must get a 4xx."""
+        return (("garbage", "garbage"), ("'v1' alone", "v1"), ("'v1,' empty", "v1,"),
+                ("',abc'", ",abc"))  # fmt: skip
 
     def verify(
         self,

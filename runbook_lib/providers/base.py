@@ -66,6 +66,7 @@ class SignatureScheme(Protocol):
     id_header: str  # the header naming the delivery (the receiver stores and dedupes by it)
     header_limits: Mapping[str, int]  # the longest value the receiver accepts per header
     tolerance: int  # seconds of clock difference accepted on a timestamp
+    signature_header: str  # the header holding the signature (the probe strips and garbles it)
 
     def sign(
         self,
@@ -96,6 +97,15 @@ class SignatureScheme(Protocol):
 
     def generate_secret(self) -> str:
         """A fresh signing secret in the provider's format."""
+        ...
+
+    def unknown_version(self, value: str) -> str:
+        """A valid signature header ``value`` rewritten under a version/algorithm the scheme
+        does not define (the probe's must-reject case)."""
+        ...
+
+    def malformed_signatures(self) -> tuple[tuple[str, str], ...]:
+        """(label, header value) pairs that cannot be parsed; a receiver answers each with 4xx."""
         ...
 
     def valid_secret(self, secret: str) -> bool:

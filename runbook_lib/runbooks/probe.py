@@ -144,7 +144,9 @@ class _Prober:
         return f"{prefix}_probe_{self.run}_{self._n:03d}"
 
     def envelope(self, event_type: str, *, message_id: str | None = None, sequence: int = 1,
-                 event_id: str | None = None) -> tuple[str, bytes]:  # fmt: skip
+                 event_id: str | None = None, shift: int = 0) -> tuple[str, bytes]:  # fmt: skip
+        """A marked test envelope; ``shift`` seconds moves its own time (a scheme that signs no
+        timestamp judges freshness by the envelope's)."""
         event_id = event_id or self.new_id("evt")
         message_id = message_id or self.new_id("msg")
         conversation_id = (
@@ -152,7 +154,7 @@ class _Prober:
         )
         body = self.provider.probe_envelope(
             event_type, event_id=event_id, message_id=message_id, sequence=sequence,
-            conversation_id=conversation_id, now=_now(),
+            conversation_id=conversation_id, now=_now(shift),
         )  # fmt: skip
         # json.dumps' default formatting, as many senders produce it
         return event_id, json.dumps(body).encode()
@@ -190,8 +192,8 @@ class _Prober:
         return event_id, self.post(body, self.signed(event_id, body))
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def _now(shift: int = 0) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + shift))
 
 
 def _must_reject(
@@ -240,6 +242,7 @@ def run_probe(
     queued, sent, delivered = (model.event_of(s) for s in ("QUEUED", "SENT", "DELIVERED"))
     known_types = (*model.outbound_events, *sorted(model.inbound_events))
     p = _Prober(url, secret, old_secret, timeout, provider)
+    header = p.scheme.signature_header  # the scheme's own signature header, whichever it is
     checks: list[Check] = []
     pool = ThreadPoolExecutor(max_workers=8)
     try:
@@ -254,10 +257,7 @@ def run_probe(
             eid, body = p.envelope(sent)
             headers = p.signed(eid, body)
             out["missing"] = [
-                (
-                    "no webhook-signature",
-                    p.post(body, {k: v for k, v in headers.items() if k != "webhook-signature"}),
-                )
+                (f"no {header}", p.post(body, {k: v for k, v in headers.items() if k != header}))
             ]
             eid, body = p.envelope(sent)
             out["wrong"] = [
@@ -273,35 +273,25 @@ def run_probe(
             eid, body = p.envelope(sent)
             compact = json.dumps(json.loads(body), separators=(",", ":")).encode()
             out["reserialized"] = [("re-serialized body", p.post(compact, p.signed(eid, body)))]
-            eid, body = p.envelope(sent)
+            # the signed timestamp and the envelope's own time both moved: each scheme judges one
+            eid, body = p.envelope(sent, shift=-600)
             stale = p.post(body, p.signed(eid, body, timestamp=int(time.time()) - 600))
-            eid, body = p.envelope(sent)
+            eid, body = p.envelope(sent, shift=600)
             future = p.post(body, p.signed(eid, body, timestamp=int(time.time()) + 600))
             out["timestamps"] = [
                 ("timestamp 10 min old", stale),
                 ("timestamp 10 min ahead", future),
             ]
             eid, body = p.envelope(sent)
-            sig = p.signed(eid, body)["webhook-signature"].split(",", 1)[1]
-            out["version"] = [
-                (
-                    "only a v9 signature",
-                    p.post(body, {**p.signed(eid, body), "webhook-signature": f"v9,{sig}"}),
-                )
-            ]
+            signed = p.signed(eid, body)
+            other = p.scheme.unknown_version(signed[header])
+            out["version"] = [(f"only {other.split(',')[0].split('=')[0]} signature",
+                               p.post(body, {**signed, header: other}))]  # fmt: skip
             malformed = []
-            for label, value in (
-                ("garbage", "garbage"),
-                ("'v1' alone", "v1"),
-                ("'v1,' empty", "v1,"),
-                ("',abc'", ",abc"),
-            ):
+            for label, value in p.scheme.malformed_signatures():
                 eid, body = p.envelope(sent)
                 malformed.append(
-                    (
-                        f"signature {label}",
-                        p.post(body, {**p.signed(eid, body), "webhook-signature": value}),
-                    )
+                    (f"signature {label}", p.post(body, {**p.signed(eid, body), header: value}))
                 )
             out["malformed"] = malformed
             eid = p.new_id("evt")
@@ -324,8 +314,9 @@ def run_probe(
         dup_event: dict[str, str] = {}
 
         def duplicates() -> list[Answer]:
-            eid, body = p.envelope(delivered, sequence=3)
-            dup_event["id"], dup_event["message"] = eid, json.loads(body)["data"]["messageId"]
+            message_id = p.new_id("msg")
+            eid, body = p.envelope(delivered, sequence=3, message_id=message_id)
+            dup_event["id"], dup_event["message"] = eid, message_id
             first = p.post(body, p.signed(eid, body))
             pair = list(pool_dup.map(lambda _: p.post(body, p.signed(eid, body)), range(2)))
             return [first, *pair]
@@ -389,7 +380,7 @@ def run_probe(
         t = tampered_future.result()
         checks += [
             _must_reject("probe.missing_signature", "Unsigned request rejected", t["missing"],
-                         "verify webhook-signature on every request; never accept unsigned ones."),
+                         f"verify {header} on every request; never accept unsigned ones."),
             _must_reject("probe.wrong_secret", "Wrong secret rejected", t["wrong"],
                          "verify with the account's signing secret."),
             _must_reject("probe.altered_body", "One-byte-altered body rejected", t["altered"],
@@ -397,11 +388,12 @@ def run_probe(
             _must_reject("probe.reserialized_body", "Re-serialized body rejected", t["reserialized"],
                          "verify the raw request bytes, never a re-serialized JSON body."),
             _must_reject("probe.timestamp_window", "Stale and future timestamps rejected", t["timestamps"],
-                         "reject webhook-timestamp more than 5 minutes from your clock."),
+                         "reject a signed (or, unsigned, the envelope's) timestamp more than 5 minutes "
+                         "from your clock."),
             _must_reject("probe.unknown_signature_version", "Unknown signature version rejected", t["version"],
-                         "accept only v1 signatures you can verify."),
+                         "accept only the signature versions the scheme defines, verified."),
             _must_reject("probe.malformed_signature_header", "Malformed signature header rejected", t["malformed"],
-                         "treat an unparseable webhook-signature as a 4xx, never an exception."),
+                         f"treat an unparseable {header} as a 4xx, never an exception."),
             _must_reject("probe.non_utf8_body", "Non-UTF-8 body rejected", t["utf8"],
                          "answer 400 for a body that is not UTF-8 JSON."),
         ]  # fmt: skip
@@ -423,7 +415,7 @@ def run_probe(
         checks.append(
             Check("probe.duplicates", "Same event 3 times (2 concurrently) acknowledged", "PASS" if dup_ok else "FAIL",
                   ", ".join(a.describe() for a in dup_answers),
-                  remedy=None if dup_ok else "a repeated webhook-id is a retry: acknowledge it with 2xx.")
+                  remedy=None if dup_ok else "a repeated event id is a retry: acknowledge it with 2xx.")
         )  # fmt: skip
         rot = rotation_future.result()
         checks.append(
@@ -461,7 +453,7 @@ def run_probe(
             checks.append(
                 Check(
                     "probe.final_state",
-                    "Final state by highest sequence",
+                    "Final state by sequence (or rank)",
                     "SKIP",
                     "no event store to read",
                 )
@@ -481,7 +473,7 @@ def run_probe(
             checks.append(
                 Check("probe.stored_once", "Duplicates stored exactly once", "PASS" if copies == 1 else "FAIL",
                       f"the event sent 3 times is stored {copies} time(s)", {"copies": copies},
-                      remedy=None if copies == 1 else "make the handler idempotent on webhook-id (unique key).")
+                      remedy=None if copies == 1 else "make the handler idempotent on the event id (unique key).")
             )  # fmt: skip
             state_fn = getattr(reader, "message_state", None)
             if callable(state_fn):
@@ -493,9 +485,11 @@ def run_probe(
                 state = lifecycle.state if lifecycle else None
             ok = state == "DELIVERED" and all(a.ok for a in order_answers)
             checks.append(
-                Check("probe.final_state", "Final state by highest sequence", "PASS" if ok else "FAIL",
-                      f"sequences sent 1, 3, 2: final state {state} (expected DELIVERED, from sequence 3)",
-                      remedy=None if ok else "apply an event only if its sequence is higher than the highest applied.")
+                Check("probe.final_state", "Final state by sequence (or rank)", "PASS" if ok else "FAIL",
+                      f"{queued}, {delivered}, {sent} sent (sequences 1, 3, 2): final state {state} "
+                      f"(expected DELIVERED, from {delivered})",
+                      remedy=None if ok else "apply an event only if its sequence (or, without one, "
+                      "its state's rank) is higher than the highest applied; never move backwards.")
             )  # fmt: skip
         return ProbeResult(url=url, checks=checks, latency=latency, answers=list(all_answers))
     finally:

@@ -262,3 +262,45 @@ def test_runbook_probe_with_a_url_that_is_not_http_exits_3(monkeypatch, capsys, 
     code = main(["probe", "--url", url, "--secret-env", "PROBE_SECRET"])
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert code == 3 and "not an http(s) URL" in line and SECRET not in line
+
+
+# -- the probe speaks the provider's signature scheme (SendAPI: body-only X-SendAPI-Signature) --
+def test_probe_passes_every_check_against_the_receiver_with_sendapi_signatures(tmp_path):
+    from runbook_lib.providers.base import get_provider
+
+    sendapi = get_provider("sendapi")
+    secret = sendapi.signature.generate_secret()
+    db = tmp_path / "events.sqlite"
+    with run_receiver(db_path=db, secrets=[secret], provider=sendapi) as receiver:
+        result = run_probe(
+            receiver.webhook_url, secret, reader=StoreReader(db), burst=10, provider=sendapi
+        )
+    assert result.findings == [], [c.summary for c in result.checks if c.status != "PASS"]
+    assert len(result.checks) == 17
+    checks = {c.check_id: c for c in result.checks}
+    assert "no X-SendAPI-Signature" in checks["probe.missing_signature"].summary
+    assert "sha1" in checks["probe.unknown_signature_version"].summary
+    assert result.latency["p95"] < 5
+
+
+def test_a_sendapi_handler_that_ignores_the_signature_is_caught():
+    """The bad-signature cases reach a SendAPI endpoint in its own header, not webhook-signature."""
+    from runbook_lib.providers.base import get_provider
+
+    sendapi = get_provider("sendapi")
+    secret = sendapi.signature.generate_secret()
+
+    async def accept_anything(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/hook", accept_anything, methods=["POST"])])
+    server = BackgroundServer(app, name="lax").start()
+    try:
+        result = run_probe(f"{server.url}/hook", secret, burst=3, provider=sendapi)
+    finally:
+        server.stop()
+    failed = {c.check_id for c in result.checks if c.status == "FAIL"}
+    assert {"probe.missing_signature", "probe.wrong_secret", "probe.altered_body",
+            "probe.timestamp_window", "probe.unknown_signature_version",
+            "probe.malformed_signature_header"} <= failed  # fmt: skip

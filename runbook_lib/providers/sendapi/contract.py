@@ -184,6 +184,16 @@ class SendApiSignature:
         {SIGNATURE_HEADER.lower(): 2048, EVENT_HEADER.lower(): 128, DELIVERY_HEADER.lower(): 256}
     )
     tolerance = MAX_AGE_SECONDS
+    signature_header = SIGNATURE_HEADER
+
+    def unknown_version(self, value: str) -> str:
+        """``value``'s hex under another algorithm's prefix (``sha1=…``): must be refused."""
+        return "sha1=" + value.split()[0].removeprefix("sha256=")
+
+    def malformed_signatures(self) -> tuple[tuple[str, str], ...]:
+        """Unparseable ``X-SendAPI-Signature`` values (label, value): each must get a 4xx."""
+        return (("garbage", "garbage"), ("'sha256=' empty", "sha256="),
+                ("'sha256=' not hex", "sha256=zz"), ("'=abc'", "=abc"))  # fmt: skip
 
     def sign(
         self,

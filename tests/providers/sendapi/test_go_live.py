@@ -47,6 +47,9 @@ def test_go_live_reaches_go_on_the_sandbox_for_sms_and_whatsapp(stack, tmp_path)
                      "drill.webhook_signature", "drill.endpoint_ack", "drill.webhook_outage",
                      "drill.session_disconnected"):  # fmt: skip
         assert checks[check_id].status == "PASS", checks[check_id]
+    # the conformance probe runs with SendAPI's signatures (parameters/sendapi-sandbox.yaml)
+    probe = [c for c in run.summary.checks if c.check_id.startswith("probe.")]
+    assert len(probe) == 17 and all(c.status == "PASS" for c in probe), probe
     assert "sk_test_" in checks["key.mode"].summary and stack.client_secret not in str(
         run.summary.checks
     )
