@@ -49,9 +49,9 @@ How the go-live uses them (result → check; the design notes of the standalone 
   ``error_code``).
 - **WhatsApp**: ``whatsapp_session(id)`` → ``connected``, ``phone_number`` == the declared number,
   ``last_seen_at`` recent; ``contact_check(handset).on_whatsapp``; the send must respect the
-  per-session caps (30/min, 1,000/day, 1–3 s apart) — not enforced by the client yet: the go-live's
-  send policy should refuse locally (``SendPolicyError``) before the server's 429
-  ``sending_limited``; lifecycle to ``delivered``/``read``; the disconnect drill is
+  per-session caps (30/min, 1,000/day, 1–3 s apart), kept by the client's ``SessionPacer``
+  (``ratelimit``: waits out the spacing and the minute, refuses past the day with
+  ``SendPolicyError``) before the server's 429 ``sending_limited``; lifecycle to ``delivered``/``read``; the disconnect drill is
   ``SandboxControl.disconnect_session`` then ``EventBook.sessions[id]`` and the delivery log
   (``SandboxControl.deliveries()``) to show the endpoint acknowledged it.
 - **email**: ``email_domains()`` → the ``from`` domain ``verified`` (FAIL otherwise: the run exits 1
@@ -71,6 +71,5 @@ How the go-live uses them (result → check; the design notes of the standalone 
 
 Known gaps: the contract's webhook retries (30 s … 24 h) outlive the receiver's 5-minute
 freshness window for the same signed body — a late retry is refused as stale, by design of the
-contract; the fault kinds are ``core.sandbox_kit``'s, shared with Red Cloud's sandbox. The per-session
-WhatsApp caps are not enforced by the client.
+contract; the fault kinds are ``core.sandbox_kit``'s, shared with Red Cloud's sandbox.
 """

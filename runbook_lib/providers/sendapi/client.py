@@ -41,7 +41,7 @@ from ...core.retry import parse_retry_after
 from ...security.secrets import Secret, secret_from_env
 from .errors import error_from_response, parse_error_body, redact
 from .keys import ApiKeyAuth, key_prefix
-from .ratelimit import RateLimiter, RateLimitState
+from .ratelimit import RateLimiter, RateLimitState, SessionPacer
 from .resources import (
     Acceptance,
     ContactCheck,
@@ -127,8 +127,11 @@ class SendApiClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        session_pacer: SessionPacer | None = None,
     ) -> None:
         self.base_url = _check_base_url(base_url)
+        # the contract's per-session WhatsApp caps, kept here before the server's 429
+        self.session_pacer = session_pacer or SessionPacer(clock=clock, sleep=sleep)
         self.auth = ApiKeyAuth(api_key)
         self.key_prefix = key_prefix(api_key)
         self.retry = retry or RetrySettings()
@@ -242,6 +245,8 @@ class SendApiClient:
         return self._send("email", "email/send", payload, idempotency_key)
 
     def _send(self, channel: str, path: str, payload: dict[str, Any], key: str) -> Acceptance:
+        if channel == "whatsapp":  # every WhatsApp send, whichever caller built it
+            self.session_pacer.before_send(str(payload.get("session_id") or ""))
         body, response, attempts = self._json("POST", path, json=payload, idempotency_key=key)
         return Acceptance.from_wire(
             body, channel=channel, request_id=response.headers.get("x-request-id"),

@@ -35,7 +35,7 @@ from ...security.secrets import REGISTRY, Secret, secret_from_env
 from .contract import LIFECYCLE
 from .errors import CODE_NAMES
 from .runbook_client import RunbookClient, channel_payload
-from .sandbox.config import REVOKED_KEY, SMS_ONLY_KEY
+from .sandbox.config import EXPIRED_KEY, REVOKED_KEY, SMS_ONLY_KEY
 from .sandbox.control import SandboxControl
 
 __all__ = ["DRILLS"]
@@ -93,6 +93,13 @@ def _drill_revoked_key(ctx: DrillContext) -> Check:
     title = "A revoked key fails cleanly"
     return _sandbox_only("drill.revoked_key", title, ctx) or _refused(
         ctx, "drill.revoked_key", title, REVOKED_KEY, lambda c: c.usage(), 401, "revoked_api_key"
+    )
+
+
+def _drill_expired_key(ctx: DrillContext) -> Check:
+    title = "An expired key fails cleanly"
+    return _sandbox_only("drill.expired_key", title, ctx) or _refused(
+        ctx, "drill.expired_key", title, EXPIRED_KEY, lambda c: c.usage(), 401, "expired_api_key"
     )
 
 
@@ -291,6 +298,7 @@ def _drill_webhook_outage(ctx: DrillContext) -> Check:
 DRILLS: dict[str, Callable[[DrillContext], Check]] = {
     "invalid_key": _drill_invalid_key,
     "revoked_key": _drill_revoked_key,
+    "expired_key": _drill_expired_key,
     "scope_limited_key": _drill_scope_limited_key,
     "rate_limited": _drill_rate_limited,
     "idempotency_mismatch": _drill_idempotency_mismatch,

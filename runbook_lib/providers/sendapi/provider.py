@@ -54,7 +54,7 @@ class SendApiProvider:
     credential_name = "API key"
     acceptance = (201, "queued")  # WhatsApp answers status "accepted"
     settings_model = SendApiSettings
-    drills = ("invalid_key", "revoked_key", "scope_limited_key", "rate_limited",
+    drills = ("invalid_key", "revoked_key", "expired_key", "scope_limited_key", "rate_limited",
               "idempotency_mismatch", "missing_key", "webhook_signature", "endpoint_ack", "webhook_outage",
               "session_disconnected")  # fmt: skip
     support_note = (

@@ -146,3 +146,75 @@ class RateLimiter:
             sleep(pause)
             waited += pause
         return waited  # pragma: no cover - the loop always returns
+
+
+@dataclass(frozen=True)
+class SessionCaps:
+    """The contract's per-WhatsApp-session caps: 30 messages a minute, 1,000 a day, 1–3 s apart
+    (random spacing, as a person would type)."""
+
+    per_minute: int = 30
+    per_day: int = 1000
+    min_spacing: float = 1.0
+    max_spacing: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.per_minute < 1 or self.per_day < 1 or not 0 <= self.min_spacing <= self.max_spacing:
+            raise ValueError(
+                "session caps need per_minute ≥ 1, per_day ≥ 1 and 0 ≤ min_spacing ≤ max_spacing"
+            )
+
+
+class SessionPacer:
+    """Keeps each WhatsApp session inside :class:`SessionCaps` *before* the server's 429
+    ``sending_limited``: waits out the spacing and the minute's cap; refuses past the day's cap
+    (``SendPolicyError``: waiting a day is not a send policy)."""
+
+    def __init__(
+        self,
+        caps: SessionCaps | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] | None = None,
+    ) -> None:
+        import random
+
+        self.caps = caps or SessionCaps()
+        self._clock, self._sleep = clock, sleep
+        self._jitter = jitter or random.uniform
+        self._sent: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+        self.waited: list[float] = []  # each wait, in seconds (the report can show the pacing)
+
+    def before_send(self, session_id: str) -> float:
+        """Wait until ``session_id`` may send, record the send; returns the seconds waited.
+
+        Raises:
+            SendPolicyError: the session sent ``per_day`` messages in the last 24 hours.
+        """
+        from ...core.errors import SendPolicyError
+
+        caps = self.caps
+        with self._lock:
+            now = self._clock()
+            sent = [t for t in self._sent.get(session_id, []) if now - t < 86_400]
+            if len(sent) >= caps.per_day:
+                raise SendPolicyError(
+                    f"WhatsApp session {session_id} sent {len(sent)} messages in 24 h: the "
+                    f"per-session cap is {caps.per_day} a day.",
+                    remedy="spread the traffic over more sessions or wait; SendAPI answers 429 "
+                    "sending_limited past the cap.",
+                )
+            wait = 0.0
+            if sent:
+                wait = max(0.0, sent[-1] + self._jitter(caps.min_spacing, caps.max_spacing) - now)
+            minute = [t for t in sent if now - t < 60]
+            if len(minute) >= caps.per_minute:
+                wait = max(wait, minute[-caps.per_minute] + 60 - now)
+            if wait > 0:
+                self._sleep(wait)
+                self.waited.append(wait)
+            sent.append(self._clock())
+            self._sent[session_id] = sent
+            return wait

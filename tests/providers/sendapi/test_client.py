@@ -459,3 +459,50 @@ def test_a_listed_webhook_never_turns_a_masked_secret_into_a_key():
     client, _ = make_client(lambda r: reply(200, body))
     (hook,) = client.webhooks()
     assert hook.secret is None and hook.secret_prefix == "whsec_abcd" and hook.failure_count == 2
+
+
+# -- the contract's per-WhatsApp-session caps, kept by the client --------------------------------
+def whatsapp_recorder(fake):
+    sent: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(fake.now)
+        return reply(201, {"data": {"id": f"msg_{len(sent)}", "status": "accepted"}})
+
+    return handler, sent
+
+
+def test_whatsapp_sends_are_spaced_1_to_3_s_and_never_30_in_a_minute():
+    fake = FakeTime()
+    handler, sent = whatsapp_recorder(fake)
+    client, _ = make_client(handler, time_=fake)
+    for n in range(45):
+        client.send_whatsapp(session_id="sess_1", to="+15005550201", text="hi",
+                             idempotency_key=f"k{n}")  # fmt: skip
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert min(gaps) >= 1.0  # never closer than the contract's 1 s (longer: the minute's cap)
+    assert max(sum(1 for t in sent if start <= t < start + 60) for start in sent) <= 30
+
+
+def test_whatsapp_caps_are_per_session_and_the_day_cap_refuses_before_any_request():
+    from runbook_lib.providers.sendapi.ratelimit import SessionCaps, SessionPacer
+
+    fake = FakeTime()
+    handler, sent = whatsapp_recorder(fake)
+    pacer = SessionPacer(SessionCaps(per_minute=3, per_day=5, min_spacing=1, max_spacing=1),
+                         clock=fake.clock, sleep=fake.sleep)  # fmt: skip
+    client, _ = make_client(handler, time_=fake, session_pacer=pacer)
+
+    def send(session: str, n: int):
+        return client.send_whatsapp(session_id=session, to="+15005550201", text="hi",
+                                    idempotency_key=f"{session}-{n}")  # fmt: skip
+
+    for n in range(4):
+        send("sess_a", n)
+    assert sent[3] - sent[0] == pytest.approx(60)  # the 4th waited for the minute to pass
+    send("sess_b", 0)  # another session has its own caps: nothing to wait out
+    assert sent[4] == sent[3]
+    send("sess_a", 4)
+    with pytest.raises(SendPolicyError, match="per-session cap is 5 a day"):
+        send("sess_a", 5)
+    assert len(sent) == 6  # the refused send made no request

@@ -42,7 +42,8 @@ def test_go_live_reaches_go_on_the_sandbox_for_sms_and_whatsapp(stack, tmp_path)
                      "whatsapp.session", "whatsapp.last_seen", "whatsapp.contact", "send.accepted",
                      "send.replay", "lifecycle.sent", "lifecycle.final", "support.trace",
                      "send.accepted.whatsapp", "lifecycle.whatsapp.final",
-                     "drill.invalid_key", "drill.revoked_key", "drill.scope_limited_key",
+                     "drill.invalid_key", "drill.revoked_key", "drill.expired_key",
+                     "drill.scope_limited_key",
                      "drill.rate_limited", "drill.idempotency_mismatch", "drill.missing_key",
                      "drill.webhook_signature", "drill.endpoint_ack", "drill.webhook_outage",
                      "drill.session_disconnected"):  # fmt: skip
