@@ -246,7 +246,7 @@ class AuditRun(RecordedRun):
     # -- 2. funnel ------------------------------------------------------------------------------
     def funnel(self) -> StepReport:
         """Accepted, sent, delivered and failed for the window, by number and by hour; latencies."""
-        source = open_event_source(self.params.event_source)
+        source = open_event_source(self.params.event_source, provider=self.provider)
         loaded = source.load(since=self.start, until=self.end)
         rehearsal = loaded["message_id"].str.contains(REHEARSAL_MESSAGE).fill_null(False)
         self.events = loaded.filter(~rehearsal)
@@ -394,7 +394,7 @@ class AuditRun(RecordedRun):
         """Duplicates, out-of-order, gaps, rejections by the receiver, and delivery latency."""
         assert self.table is not None and self.events is not None, "run funnel() first"
         flags = self.table.flag_counts()
-        source = open_event_source(self.params.event_source)
+        source = open_event_source(self.params.event_source, provider=self.provider)
         if hasattr(source, "deliveries"):
             deliveries = source.deliveries(since=self.start, until=self.end)
             rehearsal = deliveries["webhook_id"].str.contains(REHEARSAL_EVENT).fill_null(False)

@@ -143,7 +143,7 @@ class TraceRun(RecordedRun):
     # -- 2. webhooks --------------------------------------------------------------------------
     def webhooks(self) -> StepReport:
         """Every webhook received for the send, in arrival order, with the state after each."""
-        source = open_event_source(self.params.event_source)
+        source = open_event_source(self.params.event_source, provider=self.provider)
         events = source.events_for(
             message_id=self.message_id, external_reference=self.external_reference
         )

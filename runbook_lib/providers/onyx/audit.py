@@ -103,7 +103,7 @@ def audit_step(run: Any) -> StepResult:
     """The audit's Onyx step over the run's window of stored events."""
     from ...sources import events_from_frame, open_event_source
 
-    frame = open_event_source(run.params.event_source).load(since=run.start, until=run.end)
+    frame = open_event_source(run.params.event_source, provider=run.provider).load(since=run.start, until=run.end)
     stuck_after = timedelta(minutes=run.params.audit.stuck_after_minutes)
     findings = find_escalations(
         events_from_frame(frame), as_of=min(run.end, datetime.now(UTC)), stuck_after=stuck_after

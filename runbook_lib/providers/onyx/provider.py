@@ -160,7 +160,10 @@ class OnyxProvider:
         return probe_envelope(event_type, **fields)
 
     def export_format(self) -> ExportFormat:
-        raise NotImplementedError("Onyx envelopes are read from the receiver store only (for now)")
+        from .exports import ENVELOPE_SCHEMA, REQUIRED, envelope_columns, model_columns
+
+        return ExportFormat(schema=ENVELOPE_SCHEMA, required=REQUIRED, columns=envelope_columns,
+                            model=model_columns)  # fmt: skip
 
     def public(self) -> dict[str, Any]:
         return {}
