@@ -44,6 +44,8 @@ class OnyxProvider:
         "missing_scope",
         "blocked_send",
         "consent_revoked",
+        "consent_expired",
+        "signed_in_without_consent",
         "replay_known_event",
         "webhook_signature",
         "endpoint_outage",
