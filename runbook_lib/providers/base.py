@@ -48,6 +48,7 @@ __all__ = [
     "SandboxKit",
     "SignatureScheme",
     "StepResult",
+    "as_provider",
     "get_provider",
     "provider_names",
 ]
@@ -173,6 +174,10 @@ class ExportFormat:
     schema: Mapping[str, Any]  # the polars schema of one envelope (the JSONL fast path)
     required: tuple[str, ...]  # envelope fields every line must carry
     columns: Callable[[Any], dict[str, Any]]  # envelope column names → the model's expressions
+    #: a frame already in model columns (an integration's SQL table, a Parquet file of model
+    #: columns) whose values may be the provider's wire names → the model's (Onyx: the delivery
+    #: status joins its type); identity for providers whose wire names are the model's
+    model: Callable[[Any], Any] = lambda frame: frame
 
 
 @dataclass(frozen=True)
@@ -349,6 +354,15 @@ _LOADED: dict[str, Provider] = {}
 def provider_names() -> list[str]:
     """Every registered provider, sorted."""
     return sorted(REGISTRY)
+
+
+def as_provider(provider: Provider | str | None) -> Provider:
+    """A provider given as itself, by its registry name, or None (the default provider).
+
+    Raises:
+        ParameterError: no provider of that name is registered.
+    """
+    return get_provider(provider) if provider is None or isinstance(provider, str) else provider
 
 
 def get_provider(kind: str | None = None) -> Provider:

@@ -212,8 +212,10 @@ class AuditRun(RecordedRun):
         try:
             self.client = self.provider.build_client(self.params, environ=self._environ)
             info = self.client.acquire_token()
+            # a credential without a token (Onyx's partner credential) says what it is itself
             checks.append(Check("audit.token", "Token acquisition", "PASS",
-                                f"token issued (expires in {info.expires_in} s)"))  # fmt: skip
+                                getattr(info, "summary", None)
+                                or f"token issued (expires in {info.expires_in} s)"))  # fmt: skip
         except AuthError as exc:
             self.token_error = exc
             checks.append(Check("audit.token", "Token acquisition", "FAIL", str(exc).split(" Fix:")[0],
@@ -255,7 +257,7 @@ class AuditRun(RecordedRun):
     # -- 2. funnel ------------------------------------------------------------------------------
     def funnel(self) -> StepReport:
         """Accepted, sent, delivered and failed for the window, by number and by hour; latencies."""
-        source = open_event_source(self.params.event_source)
+        source = open_event_source(self.params.event_source, provider=self.provider)
         loaded = source.load(since=self.start, until=self.end)
         rehearsal = loaded["message_id"].str.contains(REHEARSAL_MESSAGE).fill_null(False)
         self.events = loaded.filter(~rehearsal)
@@ -411,7 +413,7 @@ class AuditRun(RecordedRun):
         """Duplicates, out-of-order, gaps, rejections by the receiver, and delivery latency."""
         assert self.table is not None and self.events is not None, "run funnel() first"
         flags = self.table.flag_counts()
-        source = open_event_source(self.params.event_source)
+        source = open_event_source(self.params.event_source, provider=self.provider)
         if hasattr(source, "deliveries"):
             deliveries = source.deliveries(since=self.start, until=self.end)
             rehearsal = deliveries["webhook_id"].str.contains(REHEARSAL_EVENT).fill_null(False)

@@ -70,7 +70,7 @@ class ProviderRun(RecordedRun):
         # polars (behind the sources) loads here, after the package set its allocator up
         from ..sources import PollingSource
 
-        self.events: EventSource = PollingSource(params.event_source)
+        self.events: EventSource = PollingSource(params.event_source, provider=self.provider)
         self.client: Any = None
         self.token_ok = False
         self.clock_skew: float | None = None

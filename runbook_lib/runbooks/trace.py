@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core.checks import Check, StepReport
 from ..core.errors import RunbookError
+from ..core.events import WebhookEvent
 from ..core.ledger import LedgerEntry, SendLedger
 from ..core.lifecycle import MessageLifecycle, reconstruct
 from ..core.parameters import RunbookParameters, load_parameters
@@ -89,6 +90,9 @@ class TraceRun(RecordedRun):
         self.acceptance_entry: LedgerEntry | None = None
         self.lifecycle: MessageLifecycle | None = None
         self.other_messages: list[str] = []
+        # the send's events outside the lifecycle that carry a failure code (Onyx's
+        # message.blocked with its reason code): the provider refused it, nothing was sent
+        self.refusal: WebhookEvent | None = None
 
     @classmethod
     def open(cls, params_file: str | Path, **kwargs: Any) -> TraceRun:
@@ -143,7 +147,7 @@ class TraceRun(RecordedRun):
     # -- 2. webhooks --------------------------------------------------------------------------
     def webhooks(self) -> StepReport:
         """Every webhook received for the send, in arrival order, with the state after each."""
-        source = open_event_source(self.params.event_source)
+        source = open_event_source(self.params.event_source, provider=self.provider)
         events = source.events_for(
             message_id=self.message_id, external_reference=self.external_reference
         )
@@ -157,6 +161,21 @@ class TraceRun(RecordedRun):
         self.other_messages = sorted(m for m in lifecycles if m != chosen)
         self.lifecycle = lifecycles.get(chosen) if chosen else None
         title = "Webhooks received"
+        refused = [e for e in events if e.failure_code] if self.lifecycle is None else []
+        if refused:
+            self.refusal = e = refused[-1]
+            rows = [(n + 1, x.received_at, x.event_type, x.sequence, x.event_id, x.failure_code or "—")
+                    for n, x in enumerate(events)]  # fmt: skip
+            self.recorder.note(trace={"messageId": e.message_id, "refusedBy": e.event_type,
+                                      "reasonCode": e.failure_code})  # fmt: skip
+            check = Check(
+                "trace.found", title, "PASS",
+                f"{len(events)} webhook(s) for {e.message_id or self.message_id}: {e.event_type} "
+                f"{e.failure_code}: {self.provider.title} refused the send, nothing was sent",
+            )  # fmt: skip
+            table = ("In arrival order", ["#", "received at", "event", "sequence", "event id",
+                                          "reason code"], rows)  # fmt: skip
+            return self._record("webhooks", title, [check], tables=(table,))
         if self.lifecycle is None:
             found = self.acceptance_entry is not None
             check = Check(
@@ -219,6 +238,16 @@ class TraceRun(RecordedRun):
         """Accepted, sent, delivered and failed, each on its own line; anomalies in plain words."""
         lc = self.lifecycle
         title = "Outcome"
+        if lc is None and self.refusal is not None:
+            r = self.refusal
+            check = Check(
+                "trace.outcome", "Final state", "WARN",
+                f"refused: {r.event_type} {r.failure_code} — never accepted; the reason code names "
+                "what a person must do before a new send (do not retry it unchanged)",
+                evidence={"eventId": r.event_id, "reasonCode": r.failure_code},
+            )  # fmt: skip
+            self.recorder.note(outcome={"state": "REFUSED", "reasonCode": r.failure_code})
+            return self._record("outcome", title, [check])
         if lc is None:
             return self._record(
                 "outcome", title, [Check("trace.outcome", title, "SKIP", "no webhook to judge")]
@@ -293,14 +322,19 @@ class TraceRun(RecordedRun):
             "destination": self.show_phone(entry.request.get("to")) if entry else "from the send log (masked)",
             "last applied state": (lc.state if lc else None) or "none",
             "highest sequence": lc.highest_sequence if lc else 0,
-            "failure": f"{lc.failure_code}: {lc.failure_reason}" if lc and lc.failure_code else "—",
+            "failure": f"{lc.failure_code}: {lc.failure_reason}" if lc and lc.failure_code
+            else f"{self.refusal.failure_code}: refused ({self.refusal.event_type} {self.refusal.event_id})"
+            if self.refusal else "—",
             "webhook event ids": ", ".join(e.event_id for e in lc.events) if lc else "none",
             "first / last webhook": (
                 f"{lc.events[0].received_at} / {lc.events[-1].received_at}" if lc and lc.events else "—"
             ),
         }  # fmt: skip
         advice = []
-        if lc is None or lc.state in (None, "QUEUED", "SENT"):
+        if self.refusal is not None:
+            advice.append(f"{self.refusal.failure_code} is a policy outcome: act on it (consent, "
+                          "thread, trust, approval) before sending again; retrying changes nothing.")  # fmt: skip
+        elif lc is None or lc.state in (None, "QUEUED", "SENT"):
             advice.append("no final state yet: check the receiver's rejections (signature, 5xx) "
                           f"and the account webhook status in {self.provider.identity_name} before blaming the provider.")  # fmt: skip
         if lc is not None and lc.missing_queued:

@@ -1,7 +1,9 @@
 """Exports of raw webhook envelopes: JSON lines and Parquet.
 
-A line (or row) is one envelope as the provider sent it — ``eventId``, ``eventType``,
-``createdAt``, ``data`` — optionally with the exporter's ``receivedAt`` and ``deliveryCount``.
+A line (or row) is one envelope as the provider sent it (Red Cloud: ``eventId``, ``eventType``,
+``createdAt``, ``data``; Onyx: ``id``, ``type``, ``sequence``, ``data``; each provider's
+``export_format``), optionally with the exporter's ``receivedAt`` and ``deliveryCount``. A source
+reads the envelopes of the provider it is given (the run's ``provider.kind``; Red Cloud when none).
 Parquet exports may instead carry the model's own columns (``event_id``, ``message_id``, ...).
 Arrival order is the file's order. A JSONL line that is not an envelope is never dropped
 silently: it is counted and named (line number and problem) in :attr:`JsonlSource.rejected`.
@@ -18,19 +20,21 @@ import polars as pl
 
 from ..core.errors import EventSourceError
 from ..core.events import WebhookEvent
-from ..providers.base import get_provider
+from ..providers.base import as_provider
 from .model import EVENT_SCHEMA, conform, correlation, events_from_frame
 
 __all__ = ["JsonlSource", "ParquetSource", "envelope_frame"]
 
 
 def envelope_frame(frame: pl.DataFrame | pl.LazyFrame, provider: Any = None) -> pl.LazyFrame:
-    """Envelope columns → the model (the provider's envelope format); model columns pass through."""
+    """Envelope columns → the model (the provider's envelope format); model columns are conformed
+    and their wire names brought to the model's (``ExportFormat.model``)."""
     lf = frame.lazy()
     names = lf.collect_schema()
+    fmt = as_provider(provider).export_format()
     if "event_id" in names:
-        return conform(lf)
-    columns = (provider or get_provider()).export_format().columns(names)
+        return fmt.model(conform(lf))
+    columns = fmt.columns(names)
     return conform(lf.select([expr.alias(name) for name, expr in columns.items()]))
 
 
@@ -100,14 +104,15 @@ class ParquetSource(_FrameSource):
 
     name = "parquet"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, provider: Any = None) -> None:
         self.path = Path(path)
+        self.provider = as_provider(provider)
         if "*" not in str(self.path):
             _require(self.path, "Parquet")
 
     def scan(self) -> pl.LazyFrame:
         try:
-            return envelope_frame(pl.scan_parquet(self.path))
+            return envelope_frame(pl.scan_parquet(self.path), self.provider)
         except (pl.exceptions.ComputeError, OSError) as exc:
             raise EventSourceError(
                 f"the Parquet export {self.path.name} cannot be read ({type(exc).__name__})",
@@ -120,8 +125,9 @@ class JsonlSource(_FrameSource):
 
     name = "jsonl"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, provider: Any = None) -> None:
         self.path = _require(Path(path), "JSONL")
+        self.provider = as_provider(provider)
         self.rejected: list[tuple[int, str]] = []
         self._frame: pl.LazyFrame | None = None
 
@@ -132,11 +138,11 @@ class JsonlSource(_FrameSource):
 
     def _read(self) -> pl.LazyFrame:
         try:
-            fmt = get_provider().export_format()
+            fmt = self.provider.export_format()
             raw = pl.read_ndjson(self.path, schema=dict(fmt.schema), ignore_errors=False)
             bad = raw.filter(pl.any_horizontal(pl.col(c).is_null() for c in fmt.required))
             if bad.height == 0:
-                return envelope_frame(raw).collect().lazy()
+                return envelope_frame(raw, self.provider).collect().lazy()
         except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, ValueError):
             pass
         return self._read_line_by_line()
@@ -151,7 +157,7 @@ class JsonlSource(_FrameSource):
                     continue
                 try:
                     envelope = json.loads(line)
-                    event = get_provider().event_from_envelope(
+                    event = self.provider.event_from_envelope(
                         envelope,
                         received_at=envelope.get("receivedAt") or envelope.get("createdAt"),
                         delivery_count=int(envelope.get("deliveryCount") or 1),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import polars as pl
 
@@ -36,8 +36,13 @@ class EventSource(Protocol):
     ) -> list[WebhookEvent]: ...
 
 
-def open_event_source(params: EventSourceParameters) -> EventSource:
-    """The source ``params`` describes (nothing is read until ``load`` or ``events_for``)."""
+def open_event_source(params: EventSourceParameters, *, provider: Any = None) -> EventSource:
+    """The source ``params`` describes (nothing is read until ``load`` or ``events_for``).
+
+    ``provider`` (a provider or its registry name; the default provider when None) says how the
+    envelopes in an export, and the wire names in an integration's table, look: runbooks pass
+    their run's provider. The receiver store holds events parsed by the receiver's provider.
+    """
     if params.kind == "receiver_sqlite":
         from .receiver_store import ReceiverStoreSource
 
@@ -45,14 +50,14 @@ def open_event_source(params: EventSourceParameters) -> EventSource:
     if params.kind == "jsonl":
         from .files import JsonlSource
 
-        return JsonlSource(params.path)
+        return JsonlSource(params.path, provider=provider)
     if params.kind == "parquet":
         from .files import ParquetSource
 
-        return ParquetSource(params.path)
+        return ParquetSource(params.path, provider=provider)
     from .sql import SqlSource
 
-    return SqlSource.from_parameters(params)
+    return SqlSource.from_parameters(params, provider=provider)
 
 
 class PollingSource:
@@ -63,12 +68,13 @@ class PollingSource:
     yet (the receiver creates it on the first webhook) holds no events instead of failing.
     """
 
-    def __init__(self, params: EventSourceParameters) -> None:
+    def __init__(self, params: EventSourceParameters, *, provider: Any = None) -> None:
         self.params = params
+        self.provider = provider
         self.name = params.kind
 
     def load(self, *, since: datetime | None = None, until: datetime | None = None) -> pl.DataFrame:
-        return open_event_source(self.params).load(since=since, until=until)
+        return open_event_source(self.params, provider=self.provider).load(since=since, until=until)
 
     def events_for(
         self,
@@ -78,7 +84,7 @@ class PollingSource:
         conversation_id: str | None = None,
     ) -> list[WebhookEvent]:
         try:
-            source = open_event_source(self.params)
+            source = open_event_source(self.params, provider=self.provider)
             return source.events_for(
                 message_id=message_id,
                 external_reference=external_reference,

@@ -406,17 +406,31 @@ class SqlSource:
 
     name = "sql"
 
-    def __init__(self, url: str, *, password_env: str | None, mapping: SqlMapping) -> None:
+    def __init__(
+        self, url: str, *, password_env: str | None, mapping: SqlMapping, provider: Any = None
+    ) -> None:
         self.url, self.password_env, self.mapping = url, password_env, mapping
+        self.provider = provider  # whose wire names the table may hold (None: the default's)
 
     @classmethod
-    def from_parameters(cls, params: Any) -> SqlSource:
+    def from_parameters(cls, params: Any, *, provider: Any = None) -> SqlSource:
         mapping = SqlMapping(table=params.table, columns=dict(params.columns))
-        return cls(params.url, password_env=params.password_env, mapping=mapping)
+        return cls(params.url, password_env=params.password_env, mapping=mapping, provider=provider)
 
     def load(self, *, since: datetime | None = None, until: datetime | None = None) -> pl.DataFrame:
-        return read_sql_events(
+        """The window's rows in the model; the provider's wire names (an Onyx delivery type
+        without its status) brought to the model's (``ExportFormat.model``)."""
+        from ..providers.base import as_provider
+
+        frame = read_sql_events(
             self.url, password_env=self.password_env, mapping=self.mapping, since=since, until=until
+        )
+        return (
+            as_provider(self.provider)
+            .export_format()
+            .model(frame.lazy())
+            .select(list(SQL_EVENT_SCHEMA))
+            .collect()
         )
 
     def events_for(

@@ -295,3 +295,55 @@ def test_the_mapping_check_is_one_function_shared_with_parameter_files():
     assert any("not a plain table name" in p for p in problems)
     assert any("columns.event_id: 'a b' is not a plain column name" in p for p in problems)
     assert any("columns.event_type is required" in p for p in problems)
+
+
+ONYX_DDL = """
+CREATE TABLE IF NOT EXISTS onyx_events (
+    id text NOT NULL, type text NOT NULL, resource text, seq int, status text,
+    reason text, created text, received timestamptz NOT NULL
+)
+"""
+# As an integration stores Onyx's webhooks: the wire type, the status beside it, the bare id.
+ONYX_ROWS = [
+    ("evt_1", "message.allowed", "msg_1", 1, "allowed", None, "2026-11-23T07:15:00Z", T0),
+    ("evt_2", "message.delivery_updated", "msg_1", 2, "delivered", None, "2026-11-23T07:15:01Z",
+     T0 + timedelta(seconds=1)),
+    ("evt_3", "message.blocked", "msg_2", 1, "blocked", "NO_CONSENT", "2026-11-23T07:15:02Z",
+     T0 + timedelta(seconds=2)),
+    ("evt_4", "order.status_changed", "pp_order_1", 3, "provisioning", None,
+     "2026-11-23T07:15:03Z", T0 + timedelta(seconds=3)),
+]  # fmt: skip
+
+
+def test_onyx_events_in_the_integrations_table_read_in_the_model(server, password_env):
+    """The run's provider brings its wire names to the model: an Onyx delivery's type takes its
+    status (the lifecycle keys states by it) and an order's bare id its kind."""
+    from runbook_lib.providers.onyx.contract import LIFECYCLE
+    from runbook_lib.sources.sql import SqlSource
+
+    with psycopg.connect(server.url, password=server.password, autocommit=True) as conn:
+        conn.execute(ONYX_DDL)
+        conn.execute("TRUNCATE onyx_events")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO onyx_events VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                            ONYX_ROWS)  # fmt: skip
+    mapping = SqlMapping(table="onyx_events", columns={
+        "event_id": "id", "event_type": "type", "message_id": "resource", "sequence": "seq",
+        "status": "status", "failure_code": "reason", "occurred_at": "created",
+        "received_at": "received", "conversation_id": "resource"})  # fmt: skip
+    source = SqlSource(server.url, password_env=password_env, mapping=mapping, provider="onyx")
+    frame = source.load()
+    assert frame.schema == pl.Schema(SQL_EVENT_SCHEMA)
+    assert frame["event_type"].to_list() == [
+        "message.allowed", "message.delivery_updated.delivered", "message.blocked",
+        "order.status_changed",
+    ]  # fmt: skip
+    assert frame["conversation_id"].to_list() == [
+        "message:msg_1", "message:msg_1", "message:msg_2", "order:pp_order_1"
+    ]  # fmt: skip
+    assert [LIFECYCLE.state_of(t) for t in frame["event_type"]][:2] == ["QUEUED", "DELIVERED"]
+    assert frame.filter(pl.col("event_type") == "message.blocked")["failure_code"].item() == (
+        "NO_CONSENT"
+    )
+    events = source.events_for(message_id="msg_1")
+    assert [e.event_id for e in events] == ["evt_1", "evt_2"]

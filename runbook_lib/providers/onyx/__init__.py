@@ -69,7 +69,9 @@ Drills the sandbox supports (control plane ``/_sandbox``, :class:`~.sandbox.Onyx
 revoked credential (``revoke_credential`` or the revoked key → 401 ``AuthError``),
 wrong-environment key (any ``onyx_sk_live_`` key → 401; the client refuses it first), missing
 scope (the limited key → 403 ``insufficient_scope``), blocked send by reason code (a subject or app
-per code), consent revoked mid-run (``set_consent(subject, "revoked")`` → ``NO_CONSENT``), replay
+per code), consent revoked mid-run (``set_consent(subject, "revoked")`` → ``NO_CONSENT``), expired
+(``"expired"`` → ``CONSENT_EXPIRED``) or only requested (signed in, ``"requested"`` →
+``NO_CONSENT``), replay
 of an event the receiver has (``client.replay``), bad signature (``webhooks.bad_signature_rate``),
 endpoint outage (``webhooks.outages`` or a failing receiver: retries, then ``failed`` /
 ``exhausted`` in history), pending market (``set_launch``), catalogue drift
@@ -78,7 +80,9 @@ endpoint outage (``webhooks.outages`` or a failing receiver: retries, then ``fai
 Behind the seam (``provider.py``, registered as ``onyx``): ``settings`` (the parameter file's
 ``onyx:`` section), ``contract`` (events → the common model, probe envelopes), ``steps`` (the
 go-live checks above, run by the one notebook), ``drills``, ``audit`` (blocks by reason code,
-consent changes, orders to escalate), ``readiness.yaml`` (Onyx's launch checklist).
+consent changes, orders to escalate), ``exports`` (its envelopes in JSONL / Parquet exports and its
+wire names in an integration's table, for the file and SQL sources), ``readiness.yaml`` (Onyx's
+launch checklist).
 """
 
 from __future__ import annotations

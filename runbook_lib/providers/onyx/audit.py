@@ -90,8 +90,11 @@ def find_escalations(
                 last[order_id] = e
     stuck, review = [], []
     for order_id, e in sorted(last.items()):
-        at = parse_stamp(e.created_at)
-        entry = StuckOrder(order_id, e.status or "?", e.created_at)
+        # in the state since the event was created: ``occurred_at`` in the model (a store or an
+        # export read back), ``created_at`` too on an event parsed from its envelope
+        since = e.occurred_at or e.created_at
+        at = parse_stamp(since)
+        entry = StuckOrder(order_id, e.status or "?", since)
         if e.status == "manual_review":
             review.append(entry)
         elif e.status in _IN_FLIGHT and at is not None and as_of - at > stuck_after:
@@ -103,7 +106,9 @@ def audit_step(run: Any) -> StepResult:
     """The audit's Onyx step over the run's window of stored events."""
     from ...sources import events_from_frame, open_event_source
 
-    frame = open_event_source(run.params.event_source).load(since=run.start, until=run.end)
+    frame = open_event_source(run.params.event_source, provider=run.provider).load(
+        since=run.start, until=run.end
+    )
     stuck_after = timedelta(minutes=run.params.audit.stuck_after_minutes)
     findings = find_escalations(
         events_from_frame(frame), as_of=min(run.end, datetime.now(UTC)), stuck_after=stuck_after

@@ -99,19 +99,41 @@ def _blocked_by_reason_code(ctx: Any) -> Check:
     return _blocked_send(ctx, "sub_thread_blocked", "thr_blocked", "THREAD_BLOCKED", cid, title)
 
 
-def _consent_revoked_mid_run(ctx: Any) -> Check:
-    cid, title = "drill.consent_revoked", "Consent revoked mid-run: sends stop with NO_CONSENT"
+def _consent_changed(ctx: Any, state: str, reason: str, cid: str, title: str) -> Check:
+    """The test subject's consent set to ``state`` for one checked send, then granted again."""
     if (skip := _sandbox_only(cid, title, ctx)) is not None:
         return skip
     from .sandbox import OnyxSandboxControl
 
     s = ctx.params.settings
     with OnyxSandboxControl(ctx.sandbox_url) as control:
-        control.set_consent(s.test_subject, "revoked")
+        control.set_consent(s.test_subject, state)
         try:
-            return _blocked_send(ctx, s.test_subject, s.thread_id, "NO_CONSENT", cid, title)
+            return _blocked_send(ctx, s.test_subject, s.thread_id, reason, cid, title)
         finally:
             control.set_consent(s.test_subject, "granted")
+
+
+def _consent_revoked_mid_run(ctx: Any) -> Check:
+    cid, title = "drill.consent_revoked", "Consent revoked mid-run: sends stop with NO_CONSENT"
+    return _consent_changed(ctx, "revoked", "NO_CONSENT", cid, title)
+
+
+def _consent_expired(ctx: Any) -> Check:
+    """Expired access stops working: the subject's consent (the user's grant to this app, which
+    a Connect SDK session carries) expired, so the send stops before it is attempted."""
+    cid, title = "drill.consent_expired", "Expired access stops working: CONSENT_EXPIRED"
+    return _consent_changed(ctx, "expired", "CONSENT_EXPIRED", cid, title)
+
+
+def _signed_in_without_consent(ctx: Any) -> Check:
+    """Login does not assume messaging permission: a subject who signed in (consent
+    ``requested``, not yet approved) is refused NO_CONSENT, and nothing is sent."""
+    cid, title = (
+        "drill.signed_in_without_consent",
+        "Signed in is not permission: consent requested, not granted → NO_CONSENT",
+    )
+    return _consent_changed(ctx, "requested", "NO_CONSENT", cid, title)
 
 
 def _endpoint(ctx: Any) -> Any:
@@ -178,6 +200,8 @@ DRILLS: dict[str, Callable[[Any], Check]] = {
     "missing_scope": _missing_scope,
     "blocked_send": _blocked_by_reason_code,
     "consent_revoked": _consent_revoked_mid_run,
+    "consent_expired": _consent_expired,
+    "signed_in_without_consent": _signed_in_without_consent,
     "replay_known_event": _replay_known_event,
     "endpoint_outage": _endpoint_outage,
 }

@@ -18,7 +18,7 @@ from typing import Any
 
 from ...core.errors import EventSourceError
 
-__all__ = ["EVENT_TYPES", "RESOURCE_FIELDS", "OnyxEvent", "parse_event"]
+__all__ = ["EVENT_TYPES", "RESOURCE_FIELDS", "STATE_FROM_TYPE", "OnyxEvent", "parse_event"]
 
 # event type prefix → (resource kind, the data field that identifies the resource)
 RESOURCE_FIELDS: dict[str, tuple[str, str]] = {
@@ -46,7 +46,7 @@ EVENT_TYPES = (
     "webhook.test",
 )
 # types whose name is the state; every other type carries it in data.status
-_STATE_FROM_TYPE = {
+STATE_FROM_TYPE = {
     "message.allowed": "allowed",
     "message.blocked": "blocked",
     "consent.granted": "granted",
@@ -125,8 +125,8 @@ class OnyxEvent:
     @property
     def state(self) -> str:
         """The state the resource is in after this event (verbatim from the wire)."""
-        if self.type in _STATE_FROM_TYPE:
-            return _STATE_FROM_TYPE[self.type]
+        if self.type in STATE_FROM_TYPE:
+            return STATE_FROM_TYPE[self.type]
         status = self.data.get("status")
         if not isinstance(status, str) or not status:
             raise _bad(f"{self.event_id} ({self.type}) has no data.status")

@@ -44,6 +44,8 @@ class OnyxProvider:
         "missing_scope",
         "blocked_send",
         "consent_revoked",
+        "consent_expired",
+        "signed_in_without_consent",
         "replay_known_event",
         "webhook_signature",
         "endpoint_outage",
@@ -160,7 +162,10 @@ class OnyxProvider:
         return probe_envelope(event_type, **fields)
 
     def export_format(self) -> ExportFormat:
-        raise NotImplementedError("Onyx envelopes are read from the receiver store only (for now)")
+        from .exports import ENVELOPE_SCHEMA, REQUIRED, envelope_columns, model_columns
+
+        return ExportFormat(schema=ENVELOPE_SCHEMA, required=REQUIRED, columns=envelope_columns,
+                            model=model_columns)  # fmt: skip
 
     def public(self) -> dict[str, Any]:
         return {}

@@ -84,3 +84,18 @@ def test_the_audit_notebook_step_reads_the_window_from_the_receiver_store(tmp_pa
     assert "NO_CONSENT 1" in by_id["onyx.blocked"].summary
     assert "THREAD_BLOCKED 1" in by_id["onyx.blocked"].summary
     assert by_id["onyx.manual_review"].status == "FAIL"
+
+
+def test_orders_read_back_from_a_store_or_export_are_timed_too():
+    """Events read back from the columnar model carry occurred_at, not created_at: a stuck
+    order is still found (it was never found from a store or export)."""
+    from runbook_lib.sources.model import events_from_frame, frame_from_events
+
+    events = [
+        _event(1, "order.status_changed", {"orderId": "o_stuck", "status": "provisioning"}, 40, 3),
+        _event(2, "order.status_changed", {"orderId": "o_young", "status": "provisioning"}, 2, 3),
+    ]
+    read_back = events_from_frame(frame_from_events(events))
+    assert all(e.created_at is None for e in read_back)
+    found = find_escalations(read_back, as_of=NOW, stuck_after=timedelta(minutes=15))
+    assert [o.order_id for o in found.stuck_orders] == ["o_stuck"]

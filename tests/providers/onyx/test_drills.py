@@ -32,19 +32,34 @@ def test_every_onyx_drill_passes_against_its_sandbox(ctx):
     assert {c.status for c in checks.values()} == {"PASS"}, checks
     assert "THREAD_BLOCKED" in checks["drill.blocked_send"].summary
     assert "NO_CONSENT" in checks["drill.consent_revoked"].summary
+    assert "CONSENT_EXPIRED" in checks["drill.consent_expired"].summary
+    assert "NO_CONSENT" in checks["drill.signed_in_without_consent"].summary
 
 
-def test_consent_revoked_mid_run_is_restored_after_the_drill(ctx):
-    PROVIDER.drill_functions()["consent_revoked"](ctx)
+@pytest.mark.parametrize(
+    "drill", ["consent_revoked", "consent_expired", "signed_in_without_consent"]
+)
+def test_consent_drills_restore_the_test_subject_and_send_nothing(ctx, drill):
     s = ctx.params.settings
+    check = PROVIDER.drill_functions()[drill](ctx)
+    assert check.status == "PASS", check
+    assert check.evidence["blockedAt"] == "reachability", check.evidence  # never at the send
     assert ctx.client.reachability(app_id=s.app_id, subject=s.test_subject).reachable
+
+
+def test_a_consent_drill_fails_when_the_reason_is_not_the_one_expected(ctx):
+    """The sign-in checks are real: a subject refused for another reason does not pass them."""
+    from runbook_lib.providers.onyx.drills import _consent_changed
+
+    check = _consent_changed(ctx, "revoked", "CONSENT_EXPIRED", "drill.x", "x")
+    assert check.status == "FAIL" and "NO_CONSENT" in check.summary, check
 
 
 def test_drills_that_need_provider_side_control_are_skipped_off_the_sandbox(ctx):
     off = DrillContext(**{**ctx.__dict__, "sandbox_url": None})
     checks = {c.check_id: c.status for c in run_drills(off)}
     for name in ("revoked_credential", "missing_scope", "blocked_send", "consent_revoked",
-                 "endpoint_outage"):  # fmt: skip
+                 "consent_expired", "signed_in_without_consent", "endpoint_outage"):  # fmt: skip
         assert checks[f"drill.{name}"] == "SKIP"
 
 

@@ -6,6 +6,8 @@ when the sandbox (its control plane) or the parameter file says something is not
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -41,7 +43,8 @@ def test_onyx_go_live_reaches_go_on_its_sandbox(stack, tmp_path):
                      "connectivity.idempotency", "connectivity.provisioning", "connectivity.usage",
                      "support.first_checks", "drill.revoked_credential",
                      "drill.wrong_environment_key", "drill.missing_scope", "drill.blocked_send",
-                     "drill.consent_revoked", "drill.webhook_signature",
+                     "drill.consent_revoked", "drill.consent_expired",
+                     "drill.signed_in_without_consent", "drill.webhook_signature",
                      "drill.replay_known_event", "drill.endpoint_outage"):  # fmt: skip
         assert checks[check_id].status == "PASS", checks[check_id]
     assert checks["auth.token"].summary.startswith("partner credential onyx_sk_test_…")
@@ -50,6 +53,10 @@ def test_onyx_go_live_reaches_go_on_its_sandbox(stack, tmp_path):
     assert checks["connectivity.packages"].status == "WARN"  # pkg_fr_1gb_7d is unavailable
     assert "pkg_fr_1gb_7d" in checks["connectivity.packages"].summary
     assert checks["gate.verdict"].status == "PASS" and "GO" in checks["gate.verdict"].summary
+    evidence = json.loads((run.report_dir / "evidence.json").read_text())
+    gate = {i["id"]: i for i in evidence["facts"]["gate"]["items"]}
+    for item in ("SIGN-3", "SIGN-4"):  # sign-in items the API can show: checked, not attested
+        assert gate[item]["status"] == "PASS", gate[item]
     html = (run.report_dir / "report.html").read_text()
     assert "sub_granted" not in html  # the test subject is shown masked only
 
