@@ -11,6 +11,7 @@ silently: it is counted and named (line number and problem) in :attr:`JsonlSourc
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -112,12 +113,21 @@ class ParquetSource(_FrameSource):
 
     def scan(self) -> pl.LazyFrame:
         try:
-            return envelope_frame(pl.scan_parquet(self.path), self.provider)
+            return envelope_frame(pl.scan_parquet(self._snapshot()), self.provider)
         except (pl.exceptions.ComputeError, OSError) as exc:
             raise EventSourceError(
                 f"the Parquet export {self.path.name} cannot be read ({type(exc).__name__})",
                 remedy="check that the file is a complete Parquet file of webhook envelopes.",
             ) from exc
+
+
+    def _snapshot(self) -> Path | io.BytesIO:
+        """One file is read once, so its layout and its data come from the same version: an
+        exporter that swaps in a new file (write + rename) between the two would otherwise make
+        polars read the new data with the old footer ("File out of specification")."""
+        if "*" in str(self.path):
+            return self.path
+        return io.BytesIO(_require(self.path, "Parquet").read_bytes())
 
 
 class JsonlSource(_FrameSource):

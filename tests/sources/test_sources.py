@@ -88,6 +88,21 @@ def test_parquet_export_of_envelopes_and_of_model_columns(tmp_path):
     assert [e.sequence for e in events] == [1, 3, 2]
 
 
+def test_a_parquet_export_replaced_while_it_is_read_gives_one_consistent_version(tmp_path):
+    """An exporter writes a new file and renames it over the old one; a scan planned on the old
+    file's layout must never read the new file's bytes ("File out of specification")."""
+    import os
+
+    path = tmp_path / "events.parquet"
+    pl.DataFrame(ENVELOPES[:1]).write_parquet(path)
+    planned = ParquetSource(path).scan()  # layout read here
+    newer = tmp_path / ".tmp-events.parquet"
+    pl.DataFrame(ENVELOPES * 50).write_parquet(newer, row_group_size=7)
+    os.replace(newer, path)
+    assert planned.collect()["event_id"].to_list() == ["e1"]
+    assert ParquetSource(path).load().height == len(ENVELOPES) * 50
+
+
 def test_receiver_store_source_reads_what_the_receiver_stored(tmp_path):
     db = tmp_path / "store.sqlite"
     store = EventStore(db)
