@@ -54,6 +54,9 @@ _STATE_WORDS = {
 _OTHER_COLOURS = ("#24292f", "#b59a00", "#6c8ebf")
 #: a second series of the same state in one plot is told apart by its line style
 _LINE_STYLES = ("-", "--", ":", "-.")
+_HATCHES = {"-": None, "--": "//", ":": "..", "-.": "xx"}  # the same, for bars
+#: the events-per-minute plot draws bars up to this many minutes, lines beyond
+BARS_UP_TO = 30
 
 
 def state_of(label: str) -> str | None:
@@ -219,26 +222,42 @@ def bar_chart(
 def stacked_counts(
     index: Sequence[datetime], series: dict[str, Sequence[float]], *, title: str
 ) -> Plot:
-    """Counts per minute, one line per series (e.g. webhook events per minute by event type).
+    """Counts per minute by series (e.g. webhook events per minute by event type).
 
-    Every count is a marker too, so a single minute or a series hidden under another still shows.
+    Up to :data:`BARS_UP_TO` minutes, a group of bars per minute: series with equal counts stand
+    side by side instead of one hiding the others. Over longer windows, one line per series with a
+    marker at every count, so a single busy minute still shows.
     """
     import matplotlib.dates as mdates
 
     fig, ax = _figure()
-    markers = "osD^v<>P"
-    for n, ((name, values), (colour, style)) in enumerate(
-        zip(series.items(), series_styles(list(series)), strict=True)
-    ):
-        ax.plot(index, values, label=name, lw=1.2, color=colour, linestyle=style,
-                marker=markers[n % len(markers)], markersize=4, clip_on=False)  # fmt: skip
+    styles = series_styles(list(series))
+    if len(index) <= BARS_UP_TO:
+        slot = 0.8 / max(len(series), 1)  # of a minute, per series
+        for n, ((name, values), (colour, style)) in enumerate(
+            zip(series.items(), styles, strict=True)
+        ):
+            shift = timedelta(minutes=(n - (len(series) - 1) / 2) * slot)
+            ax.bar([t + shift for t in index], values, width=slot / (24 * 60), label=name,
+                   color=colour, hatch=_HATCHES[style], edgecolor="white", linewidth=0.5)  # fmt: skip
+    else:
+        markers = "osD^v<>P"
+        for n, ((name, values), (colour, style)) in enumerate(
+            zip(series.items(), styles, strict=True)
+        ):
+            ax.plot(index, values, label=name, lw=1.2, color=colour, linestyle=style,
+                    marker=markers[n % len(markers)], markersize=3)  # fmt: skip
     if index:
         first, last = min(index), max(index)
-        pad = max((last - first) * 0.03, timedelta(seconds=30))
+        pad = max((last - first) * 0.03, timedelta(minutes=1))
         ax.set_xlim(
             first - pad, last + pad
-        )  # the window of the data, not matplotlib's default years
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+        )  # the data's own window, not matplotlib's default years
+        short = (last - first) + 2 * pad <= timedelta(minutes=10)
+    else:
+        short = False
+    # whole minutes on a short axis (the counts are per minute; seconds ticks would mislead)
+    locator = mdates.MinuteLocator() if short else mdates.AutoDateLocator(minticks=3, maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=True))
     ax.set_xlabel("minute (UTC)")

@@ -4,6 +4,7 @@ below zero, time ticks a person can read, and legends that never cover the data.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,6 +69,9 @@ def _all_plots() -> dict[str, object]:
         ),  # fmt: skip
         "events": lambda: stacked_counts(
             minutes, {"queued": [5 + m % 3 for m in range(20)], "sent": [6] * 20}, title="e"
+        ),
+        "events over a day": lambda: stacked_counts(
+            [T0 + timedelta(minutes=m) for m in range(1440)], {"sent": [3] * 1440}, title="d"
         ),
         "latency": lambda: latency_histogram(
             {"first event → sent": [0.1, 0.2, 0.3], "first event → delivered": [1.0, 2.0, 9.0]},
@@ -166,7 +170,7 @@ def test_the_timeline_starts_at_the_first_webhook(drawn):
 
 
 # -- time ticks ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["timeline", "events"])
+@pytest.mark.parametrize("name", ["timeline", "events", "events over a day"])
 def test_time_ticks_are_short_enough_to_read(drawn, name):
     _all_plots()[name]()
     labels = [t.get_text() for t in drawn[0].axes[0].get_xticklabels() if t.get_text()]
@@ -174,17 +178,30 @@ def test_time_ticks_are_short_enough_to_read(drawn, name):
     assert all(len(label) <= 8 for label in labels), labels
 
 
-def test_events_of_a_single_minute_show_on_an_axis_of_minutes_not_years(drawn):
+def test_events_of_a_single_minute_show_side_by_side_on_an_axis_of_minutes(drawn):
+    """One busy minute with equal counts: three bars next to each other, ticks on whole minutes."""
     stacked_counts([T0], {"sent": [2], "delivery": [2], "queued": [2]}, title="e")
     ax = drawn[0].axes[0]
     left, right = ax.get_xlim()  # matplotlib dates: days
-    assert 0 < (right - left) * 24 * 60 <= 10
-    assert all(line.get_marker() not in (None, "", "None") for line in ax.get_lines())
-    assert len({line.get_marker() for line in ax.get_lines()}) == 3  # equal counts still tell apart
+    assert 0 < (right - left) * 24 * 60 <= 10  # minutes, not matplotlib's default years
+    bars = sorted(ax.patches, key=lambda b: b.get_x())
+    assert len(bars) == 3 and all(b.get_height() == 2 for b in bars)
+    assert all(a.get_x() + a.get_width() <= b.get_x() + 1e-12 for a, b in itertools.pairwise(bars))
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels and all(len(label) == 5 and label[2] == ":" for label in labels), labels
+
+
+def test_a_long_window_draws_lines_with_a_marker_at_every_count(drawn):
+    minutes = [T0 + timedelta(minutes=m) for m in range(plots.BARS_UP_TO + 30)]
+    stacked_counts(minutes, {"sent": [1] * len(minutes), "failed": [0] * len(minutes)}, title="e")
+    lines = drawn[0].axes[0].get_lines()
+    assert len(lines) == 2
+    assert all(line.get_marker() not in (None, "", "None") for line in lines)
+    assert len({line.get_marker() for line in lines}) == 2
 
 
 # -- legends ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["timeline", "events", "latency"])
+@pytest.mark.parametrize("name", ["timeline", "events", "events over a day", "latency"])
 def test_a_legend_never_covers_the_plotted_area(drawn, name):
     _all_plots()[name]()
     fig = drawn[0]

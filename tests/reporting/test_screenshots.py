@@ -38,14 +38,20 @@ def _plot_gallery(folder: Path) -> Path:
     points = [(at[0], "QUEUED", 1, True), (at[1], "SENT", 2, True),
               (at[2], "DELIVERED", 3, True), (at[3], "DELIVERED", 3, False),
               (at[4], "FAILED", 4, False)]  # fmt: skip
-    minutes = [t0 + timedelta(minutes=m) for m in range(30)]
-    series = {
-        name: [(m * k) % 7 + k for m in range(30)]
+    short = [t0 + timedelta(minutes=m) for m in range(5)]
+    every_state = {
+        name: [(m * k) % 7 + k for m in range(5)]
         for k, name in enumerate(
             ["queued", "sent", "delivery", "failed", "read", "email.bounced",
              "email.complained", "allowed", "delivery_updated.delivered"], start=1,
         )
     }  # fmt: skip
+    day = [t0 + timedelta(minutes=m) for m in range(180)]
+    outage = {
+        "sent": [8 if not 60 <= m < 75 else 0 for m in range(180)],
+        "delivery": [7 if not 60 <= m < 80 else (0 if m < 75 else 20) for m in range(180)],
+        "failed": [1 if m % 20 == 0 else 0 for m in range(180)],
+    }
     latencies = {
         "first event → sent": [0.2 + (i % 13) * 0.05 for i in range(200)],
         "first event → delivered": [1.0 + (i % 29) * 0.3 for i in range(200)],
@@ -54,7 +60,8 @@ def _plot_gallery(folder: Path) -> Path:
         timeline(points, title="msg_0123: webhooks as they arrived"),
         bar_chart(["accepted (seen)", "queued", "sent", "delivered", "failed"],
                   [200, 198, 190, 170, 12], title="Funnel: each state counted separately"),
-        stacked_counts(minutes, series, title="Webhook events per minute by type"),
+        stacked_counts(short, every_state, title="Webhook events per minute: every provider's states"),
+        stacked_counts(day, outage, title="Webhook events per minute: three hours with an outage"),
         latency_histogram(latencies, title="Latency distribution", unit="seconds"),
     ]  # fmt: skip
     page = folder / "plots.html"
