@@ -237,7 +237,8 @@ def stacked_counts(
         for n, ((name, values), (colour, style)) in enumerate(
             zip(series.items(), styles, strict=True)
         ):
-            shift = timedelta(minutes=(n - (len(series) - 1) / 2) * slot)
+            # the group fills its minute (09:00 counts 09:00:00–09:00:59): centred on its middle
+            shift = timedelta(minutes=0.5 + (n - (len(series) - 1) / 2) * slot)
             ax.bar([t + shift for t in index], values, width=slot / (24 * 60), label=name,
                    color=colour, hatch=_HATCHES[style], edgecolor="white", linewidth=0.5)  # fmt: skip
     else:
@@ -250,10 +251,10 @@ def stacked_counts(
     if index:
         first, last = min(index), max(index)
         pad = max((last - first) * 0.03, timedelta(minutes=1))
-        ax.set_xlim(
-            first - pad, last + pad
-        )  # the data's own window, not matplotlib's default years
-        short = (last - first) + 2 * pad <= timedelta(minutes=10)
+        end = last + timedelta(minutes=1) if len(index) <= BARS_UP_TO else last
+        # the data's own window, not matplotlib's default years
+        ax.set_xlim(first - pad, end + pad)
+        short = (end - first) + 2 * pad <= timedelta(minutes=10)
     else:
         short = False
     # whole minutes on a short axis (the counts are per minute; seconds ticks would mislead)
