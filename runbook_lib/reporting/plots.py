@@ -70,6 +70,12 @@ def state_of(label: str) -> str | None:
     return None
 
 
+def _lifecycle_rank(label: str) -> int:
+    """Where a series stands in a message's life (queued before sent before delivered); others last."""
+    state = state_of(label)
+    return list(STATE_COLOURS).index(state) if state else len(STATE_COLOURS)
+
+
 def series_styles(labels: Sequence[str]) -> list[tuple[str, str]]:
     """(colour, line style) per label: the state's colour; repeats of a state change line style."""
     seen: dict[str, int] = {}
@@ -231,6 +237,7 @@ def stacked_counts(
     import matplotlib.dates as mdates
 
     fig, ax = _figure()
+    series = dict(sorted(series.items(), key=lambda item: _lifecycle_rank(item[0])))
     styles = series_styles(list(series))
     if len(index) <= BARS_UP_TO:
         slot = 0.8 / max(len(series), 1)  # of a minute, per series

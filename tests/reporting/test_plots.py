@@ -191,6 +191,13 @@ def test_events_of_a_single_minute_show_side_by_side_on_an_axis_of_minutes(drawn
     assert labels and all(len(label) == 5 and label[2] == ":" for label in labels), labels
 
 
+def test_series_are_drawn_in_lifecycle_order_whatever_order_they_come_in(drawn):
+    stacked_counts([T0], {"delivery": [1], "other": [1], "failed": [1], "queued": [1], "sent": [1]},
+                   title="e")  # fmt: skip
+    legend = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]
+    assert legend == ["queued", "sent", "delivery", "failed", "other"]
+
+
 def test_a_long_window_draws_lines_with_a_marker_at_every_count(drawn):
     minutes = [T0 + timedelta(minutes=m) for m in range(plots.BARS_UP_TO + 30)]
     stacked_counts(minutes, {"sent": [1] * len(minutes), "failed": [0] * len(minutes)}, title="e")
