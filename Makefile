@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean postgres-available
+.PHONY: demo test lint bench install clean postgres-available chromium-available
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,23 @@ postgres-available:
 			"the SQL event source tests will be skipped."; \
 	fi
 
+## Headless Chromium for the report screenshots (tests/reporting/test_screenshots.py).
+## Installed with apt-get when missing and we are root; otherwise those tests are skipped.
+chromium-available:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium (apt-get) for the report screenshot tests ..."; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium; } >/dev/null \
+			|| echo "note: could not install Chromium; the report screenshot tests will be skipped."; \
+	else \
+		echo "note: Chromium not found and not installable here (needs root and apt-get);" \
+			"the report screenshot tests will be skipped."; \
+	fi
+
 ## The whole test suite (unit, live sandbox, receiver, notebooks under papermill).
-test: $(STAMP) postgres-available
+test: $(STAMP) postgres-available chromium-available
 	$(BIN)/ruff check runbook_lib tests benchmarks
 	$(BIN)/python -m pytest
 

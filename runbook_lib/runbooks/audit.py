@@ -336,8 +336,7 @@ class AuditRun(RecordedRun):
         if not self.funnel_counts:
             return "no funnel yet"
         labels = ["accepted (seen)", "queued", "sent", "delivered", "failed"]
-        colours = ["#6e7781", "#6e7781", "#0969da", "#1a7f37", "#cf222e"]
-        return bar_chart(labels, [self.funnel_counts[k] for k in labels], colours=colours,
+        return bar_chart(labels, [self.funnel_counts[k] for k in labels],
                          title="Funnel: each state counted separately")  # fmt: skip
 
     def events_plot(self) -> Plot | str:

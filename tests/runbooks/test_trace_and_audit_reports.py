@@ -6,22 +6,12 @@ import json
 
 import pytest
 
-from runbook_lib.cli import main, run_go_live, run_read_only
+from runbook_lib.cli import main, run_read_only
 from runbook_lib.reporting.summary import Summary
-from tests.stack import running_stack
 
 pytestmark = pytest.mark.notebook
 
-
-@pytest.fixture(scope="module")
-def golive(tmp_path_factory):
-    """One go-live on the sandbox: a real send with its webhooks, and a passing report."""
-    folder = tmp_path_factory.mktemp("stack")
-    with running_stack(folder) as stack:
-        params = stack.params()
-        run = run_go_live(params, reports_root=folder / "reports", extra_env=stack.env)
-        assert run.exit_code == 0, run.summary.error
-        yield stack, params, run
+# ``golive`` (one passing go-live on the sandbox, shared by the session) is in tests/conftest.py
 
 
 def test_trace_by_message_id_shows_the_journey(golive, monkeypatch):
