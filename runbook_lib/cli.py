@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .core.errors import ConfigurationError, RunbookError
+from .core.invocation import NOTEBOOK_FOR, invoked_by_cli
 from .providers.base import DEFAULT_PROVIDER, get_provider, provider_names
 from .reporting.execute import (
     EXIT_BAD_INPUT,
@@ -93,14 +94,6 @@ def _print_run(run: NotebookRun) -> None:
     _say(f"report: {run.report_dir}")
 
 
-NOTEBOOK_FOR = {
-    "go-live": "go_live.ipynb",
-    "drills": "drills.ipynb",
-    "trace": "message_trace.ipynb",
-    "audit": "incident_audit.ipynb",
-}
-
-
 def run_go_live(
     params_path: Path,
     *,
@@ -122,7 +115,8 @@ def run_go_live(
     try:
         if extra_env:
             os.environ.update(extra_env)
-        params = _validate_for_run(params_path)
+        with invoked_by_cli():  # its fixes name the CLI's flags
+            params = _validate_for_run(params_path)
         environment = params.environment
         ledger = SendLedger(params.ledger_path)  # a bad ledger_path stops here, before the network
     except ConfigurationError as exc:
@@ -254,16 +248,17 @@ def run_read_only(
     try:
         if extra_env:
             os.environ.update(extra_env)
-        params = load_parameters(params_path)
-        environment = params.environment
-        if kind == "audit":
-            from .runbooks.audit import parse_window
+        with invoked_by_cli():  # its fixes name the CLI's flags
+            params = load_parameters(params_path)
+            environment = params.environment
+            if kind == "audit":
+                from .runbooks.audit import parse_window
 
-            parse_window(
-                notebook_parameters.get("since", ""),
-                notebook_parameters.get("window_from", ""),
-                notebook_parameters.get("window_to", ""),
-            )
+                parse_window(
+                    notebook_parameters.get("since", ""),
+                    notebook_parameters.get("window_from", ""),
+                    notebook_parameters.get("window_to", ""),
+                )
     except ConfigurationError as exc:
         return _bad_input_run(reports_root, kind, environment, exc)
     return _execute(
@@ -677,7 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``runbook`` command; what it prints passes the leak guard's redaction first."""
-    with redacted_console():
+    with redacted_console(), invoked_by_cli():
         return _main(argv)
 
 

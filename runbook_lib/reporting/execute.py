@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.invocation import INVOKED_BY_ENV
 from ..security.leakguard import SecretChannel, scan_and_redact
 from ..security.secrets import REGISTRY
 from .html import write_html
@@ -124,10 +125,13 @@ def execute_report(
     run_id: str | None = None,
     extra_env: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    invoked_by: str = "cli",
 ) -> NotebookRun:
     """Run ``notebook`` under papermill into ``report_dir`` and write summary + HTML, always.
 
-    ``progress`` receives the run's progress lines while it runs (the CLI prints them).
+    ``progress`` receives the run's progress lines while it runs (the CLI prints them);
+    ``invoked_by`` tells the kernel who runs it, so its fixes name the CLI's flags
+    (:mod:`runbook_lib.core.invocation`).
     """
     load_nbformat()  # before papermill imports it
     import papermill
@@ -138,8 +142,8 @@ def execute_report(
     output = report_dir / NOTEBOOK_FILE
     channel = SecretChannel().__enter__()
     live = ProgressChannel(progress).__enter__() if progress else None
-    kernel_env = {REPORT_DIR_ENV: str(report_dir), **channel.env, **(live.env if live else {}),
-                  **(extra_env or {})}  # fmt: skip
+    kernel_env = {REPORT_DIR_ENV: str(report_dir), INVOKED_BY_ENV: invoked_by, **channel.env,
+                  **(live.env if live else {}), **(extra_env or {})}  # fmt: skip
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     error: str | None = None

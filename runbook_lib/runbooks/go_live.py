@@ -20,6 +20,7 @@ from ..core.checks import Check, ProviderSteps, StepReport
 from ..core.errors import RunbookError
 from ..core.events import WebhookEvent
 from ..core.gate import GateReport, evaluate_gate
+from ..core.invocation import other_runbook
 from ..core.ledger import parse_stamp
 from ..core.lifecycle import STATES, MessageLifecycle, reconstruct
 from ..core.lifecycle_checks import (
@@ -348,7 +349,7 @@ class GoLiveRun(ProviderRun):
             "acceptance requestId": self.sent.accepted_request_id,
             "acceptedAt": self.sent.accepted_at,
             "final state": self.sent.lifecycle.state if self.sent.lifecycle else None,
-            "trace it": f"runbook trace --params <file> --message-id {self.sent.message_id}",
+            "trace it": other_runbook("trace", ("message_id", self.sent.message_id or "")),
         }
         self.recorder.note(requestIds=all_rids)
         return self._record(

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core.checks import Check, StepReport
 from ..core.errors import RunbookError
+from ..core.invocation import set_setting
 from ..core.ledger import LedgerEntry, SendLedger
 from ..core.lifecycle import MessageLifecycle, reconstruct
 from ..core.parameters import RunbookParameters, load_parameters
@@ -77,7 +78,7 @@ class TraceRun(RecordedRun):
         if not (message_id or external_reference):
             raise RunbookError(
                 "a trace needs a messageId or an externalReference",
-                remedy="pass --message-id ID or --external-reference REF.",
+                remedy=set_setting(("message_id", "msg_..."), ("external_reference", "order-123")),
             )
         self._open_recorder(params, run_id or None)
         self.provider = get_provider(params.provider.kind)
