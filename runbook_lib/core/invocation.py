@@ -16,6 +16,7 @@ from collections.abc import Iterator
 __all__ = [
     "INVOKED_BY_ENV",
     "NOTEBOOK_FOR",
+    "command_line",
     "from_cli",
     "invoked_by_cli",
     "new_run",
@@ -95,10 +96,15 @@ def new_run(kind: str = "go-live") -> str:
     return 'start a new run (leave run_id empty: run_id = "", or omit -p run_id under papermill)'
 
 
+def command_line(kind: str, *settings: tuple[str, str]) -> str:
+    """The ``runbook`` command that runs ``kind`` with these settings (in any context)."""
+    flags = " ".join(f"{_SETTINGS[n][0]} {ex}" for n, ex in settings)
+    return f"runbook {kind} --params <file> {flags}".rstrip()
+
+
 def other_runbook(kind: str, *settings: tuple[str, str]) -> str:
     """How to run another runbook with these settings: its command, or its notebook."""
     if from_cli():
-        flags = " ".join(f"{_SETTINGS[n][0]} {ex}" for n, ex in settings)
-        return f"runbook {kind} --params <file> {flags}".rstrip()
+        return command_line(kind, *settings)
     flags = " ".join(_papermill(n, ex) for n, ex in settings)
     return f"notebooks/{NOTEBOOK_FOR[kind]} with {flags}".rstrip()

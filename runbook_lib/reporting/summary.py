@@ -118,6 +118,9 @@ class Summary:
         steps = evidence.get("steps", [])
         checks = tuple(check_from_dict(c) for step in steps for c in step.get("checks", []))
         facts = evidence.get("facts", {})
+        if outcome is None and facts.get("badInput") and not failed_cell:
+            # the notebook refused its input (e.g. a trace with no target) and said what to set
+            outcome, error = ("BAD_INPUT", EXIT_BAD_INPUT), error or str(facts["badInput"])
         result, exit_code = outcome or _outcome(
             checks, bool(facts.get("verdict")), failed_cell, error
         )
