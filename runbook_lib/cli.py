@@ -416,8 +416,20 @@ def _faults_call(args: argparse.Namespace) -> Any:
 
 
 def cmd_reports(args: argparse.Namespace) -> int:
-    index = build_index(Path(args.reports))
-    _say(f"index: {index}")
+    """Rebuild the index (all runs), then print the runs of ``--env``/``--kind``."""
+    from .reporting.index import read_index
+
+    root = Path(args.reports)
+    index = read_index(root)
+    html = build_index(root, index)
+    shown = index.filtered(environment=args.env, kind=args.kind)
+    _say(shown.text())
+    if args.env and args.env not in index.environments:
+        _say(
+            f"(no report of environment {args.env!r}; environments with reports: "
+            f"{', '.join(index.environments) or 'none'})"
+        )
+    _say(f"index: {html}")
     return 0
 
 
@@ -606,8 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
     _provider_option(p)
     p.set_defaults(func=cmd_faults)
 
-    p = sub.add_parser("reports", help="rebuild reports/index.html and index.json")
+    p = sub.add_parser(
+        "reports", help="list the runs (newest first) and rebuild reports/index.html and index.json"
+    )
     p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
+    p.add_argument("--env", help="list only the runs of this environment, e.g. staging")
+    p.add_argument("--kind", choices=sorted(NOTEBOOK_FOR), help="list only runs of this kind")
     p.set_defaults(func=cmd_reports)
 
     p = sub.add_parser("sandbox", help="serve the Red Cloud contract sandbox in the foreground")

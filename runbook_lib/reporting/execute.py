@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,6 +33,7 @@ from .summary import (
     NOTEBOOK_FILE,
     SUMMARY_SCHEMA_VERSION,
     Summary,
+    report_dir_name,
 )
 
 if TYPE_CHECKING:
@@ -56,8 +56,7 @@ __all__ = [
 def new_report_dir(root: Path, kind: str, environment: str, *, now: datetime | None = None) -> Path:
     """A fresh dated folder; the short id keeps two runs in the same second apart."""
     now = now or datetime.now(UTC)
-    name = f"{kind}-{environment}-{now:%H%M%S}Z-{secrets.token_hex(3)}"
-    folder = root / f"{now:%Y-%m-%d}" / name
+    folder = root / f"{now:%Y-%m-%d}" / report_dir_name(kind, environment, now)
     folder.mkdir(parents=True, exist_ok=False)
     return folder
 
