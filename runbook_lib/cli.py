@@ -360,7 +360,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     secret = secret_from_env(args.secret_env, purpose="webhook signing secret")
     reader = StoreReader(Path(args.event_store)) if args.event_store else None
     result = run_probe(
-        args.url, secret.reveal().split()[-1], reader=reader, burst=args.burst, progress=_say,
+        args.url, secret.reveal().split()[-1], reader=reader, burst=args.burst,
+        progress=ConsolePrinter(),  # live: answers so far, time left
         provider=get_provider(args.provider),
     )  # fmt: skip
     for check in result.checks:
