@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .core.errors import ConfigurationError, RunbookError
+from .core.invocation import NOTEBOOK_FOR, invoked_by_cli
 from .providers.base import DEFAULT_PROVIDER, get_provider, provider_names
 from .reporting.execute import (
     EXIT_BAD_INPUT,
@@ -93,14 +94,6 @@ def _print_run(run: NotebookRun) -> None:
     _say(f"report: {run.report_dir}")
 
 
-NOTEBOOK_FOR = {
-    "go-live": "go_live.ipynb",
-    "drills": "drills.ipynb",
-    "trace": "message_trace.ipynb",
-    "audit": "incident_audit.ipynb",
-}
-
-
 def run_go_live(
     params_path: Path,
     *,
@@ -122,7 +115,8 @@ def run_go_live(
     try:
         if extra_env:
             os.environ.update(extra_env)
-        params = _validate_for_run(params_path)
+        with invoked_by_cli():  # its fixes name the CLI's flags
+            params = _validate_for_run(params_path)
         environment = params.environment
         ledger = SendLedger(params.ledger_path)  # a bad ledger_path stops here, before the network
     except ConfigurationError as exc:
@@ -254,16 +248,17 @@ def run_read_only(
     try:
         if extra_env:
             os.environ.update(extra_env)
-        params = load_parameters(params_path)
-        environment = params.environment
-        if kind == "audit":
-            from .runbooks.audit import parse_window
+        with invoked_by_cli():  # its fixes name the CLI's flags
+            params = load_parameters(params_path)
+            environment = params.environment
+            if kind == "audit":
+                from .runbooks.audit import parse_window
 
-            parse_window(
-                notebook_parameters.get("since", ""),
-                notebook_parameters.get("window_from", ""),
-                notebook_parameters.get("window_to", ""),
-            )
+                parse_window(
+                    notebook_parameters.get("since", ""),
+                    notebook_parameters.get("window_from", ""),
+                    notebook_parameters.get("window_to", ""),
+                )
     except ConfigurationError as exc:
         return _bad_input_run(reports_root, kind, environment, exc)
     return _execute(
@@ -365,7 +360,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     secret = secret_from_env(args.secret_env, purpose="webhook signing secret")
     reader = StoreReader(Path(args.event_store)) if args.event_store else None
     result = run_probe(
-        args.url, secret.reveal().split()[-1], reader=reader, burst=args.burst, progress=_say,
+        args.url, secret.reveal().split()[-1], reader=reader, burst=args.burst,
+        progress=ConsolePrinter(),  # live: answers so far, time left
         provider=get_provider(args.provider),
     )  # fmt: skip
     for check in result.checks:
@@ -421,8 +417,20 @@ def _faults_call(args: argparse.Namespace) -> Any:
 
 
 def cmd_reports(args: argparse.Namespace) -> int:
-    index = build_index(Path(args.reports))
-    _say(f"index: {index}")
+    """Rebuild the index (all runs), then print the runs of ``--env``/``--kind``."""
+    from .reporting.index import read_index
+
+    root = Path(args.reports)
+    index = read_index(root)
+    html = build_index(root, index)
+    shown = index.filtered(environment=args.env, kind=args.kind)
+    _say(shown.text())
+    if args.env and args.env not in index.environments:
+        _say(
+            f"(no report of environment {args.env!r}; environments with reports: "
+            f"{', '.join(index.environments) or 'none'})"
+        )
+    _say(f"index: {html}")
     return 0
 
 
@@ -611,8 +619,12 @@ def build_parser() -> argparse.ArgumentParser:
     _provider_option(p)
     p.set_defaults(func=cmd_faults)
 
-    p = sub.add_parser("reports", help="rebuild reports/index.html and index.json")
+    p = sub.add_parser(
+        "reports", help="list the runs (newest first) and rebuild reports/index.html and index.json"
+    )
     p.add_argument("--reports", default="reports", help="reports root folder (default: reports)")
+    p.add_argument("--env", help="list only the runs of this environment, e.g. staging")
+    p.add_argument("--kind", choices=sorted(NOTEBOOK_FOR), help="list only runs of this kind")
     p.set_defaults(func=cmd_reports)
 
     p = sub.add_parser("sandbox", help="serve the Red Cloud contract sandbox in the foreground")
@@ -677,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``runbook`` command; what it prints passes the leak guard's redaction first."""
-    with redacted_console():
+    with redacted_console(), invoked_by_cli():
         return _main(argv)
 
 

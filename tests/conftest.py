@@ -7,7 +7,12 @@ import pytest
 
 from runbook_lib.security.secrets import REGISTRY
 
-RUNBOOK_ENV_VARS = ("REDCLOUD_CLIENT_SECRET", "REDCLOUD_WEBHOOK_SECRET", "RUNBOOK_REPORT_DIR")
+RUNBOOK_ENV_VARS = (
+    "REDCLOUD_CLIENT_SECRET",
+    "REDCLOUD_WEBHOOK_SECRET",
+    "RUNBOOK_REPORT_DIR",
+    "RUNBOOK_INVOKED_BY",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -233,3 +235,38 @@ def test_sandbox_starts_under_the_fault_profile_it_is_given(tmp_path, monkeypatc
             return (await client.get("/_sandbox/faults")).json()
 
     assert asyncio.run(faults())["api"]["send"]["rate_5xx"] == 0.5
+
+
+def _readme_commands() -> list[str]:
+    """Every `runbook …` command line in the README: fenced blocks and inline code alike."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippets = re.findall(r"```[^\n]*\n(.*?)```", text, flags=re.S)
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    snippets += [s.replace("\n", " ") for s in re.findall(r"(?<!`)`([^`]+)`(?!`)", prose)]
+    found = []
+    for snippet in snippets:
+        for line in snippet.replace("\\\n", " ").splitlines():
+            for match in re.finditer(
+                r"(?:^|[\s/;&(=\"])runbook ([a-z][a-z-]*)((?: [^|;&>#`)\"]*)?)", line
+            ):
+                found.append(f"{match[1]}{match[2]}".strip())
+    return found
+
+
+def test_every_command_and_flag_the_readme_documents_exists():
+    """README and CLI agree: each `runbook <command> --flag` shown parses with the real parser."""
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = _readme_commands()
+    assert len(commands) > 10  # the README does document its commands
+    wrong = []
+    for command in commands:
+        name, *words = command.split()
+        sub = subparsers.choices.get(name)
+        if sub is None:
+            wrong.append(f"runbook {name}: no such command")
+            continue
+        options = {o for a in sub._actions for o in a.option_strings}
+        flags = [w.strip("[]").split("=")[0] for w in words if w.strip("[]").startswith("--")]
+        wrong += [f"runbook {name} {f}: no such option" for f in flags if f not in options]
+    assert wrong == []

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError, SendPolicyError
+from .invocation import new_run
 
 __all__ = ["LedgerEntry", "SendLedger", "new_run_id", "parse_stamp"]
 
@@ -195,8 +196,8 @@ class SendLedger:
             raise SendPolicyError(
                 f"send step {step!r} of run {run_id} was reserved with a different message.",
                 code="ledger_body_changed",
-                remedy="parameters changed since that run: start a new run (--new-run) instead "
-                "of re-running this one.",
+                remedy=f"parameters changed since that run: {new_run()} instead of re-running "
+                "this one.",
             )
         return entry
 

@@ -31,6 +31,7 @@ from pydantic_core import InitErrorDetails
 
 from ..security.secrets import NOT_AN_ENV_NAME, REGISTRY, is_env_name, register_env_secrets
 from .errors import ParameterError
+from .invocation import from_cli, set_setting
 
 __all__ = [
     "Attestation",
@@ -569,7 +570,12 @@ def load_parameters(path: str | Path) -> RunbookParameters:
     except FileNotFoundError:
         raise ParameterError(
             f"parameter file {path} does not exist.",
-            remedy="pass --params with a file from parameters/ (e.g. parameters/sandbox.yaml).",
+            remedy=set_setting(
+                (
+                    "params",
+                    "parameters/sandbox.yaml" if from_cli() else "../parameters/sandbox.yaml",
+                )
+            ),
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ParameterError(f"parameter file {path} cannot be read: {exc}.") from None

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from ..security.privacy import mask_phone
 from .checks import Check
 from .errors import ProviderError, RunbookError, SendPolicyError
+from .invocation import new_run, other_runbook
 from .ledger import LedgerEntry, SendLedger
 from .lifecycle import MessageLifecycle
 
@@ -267,7 +268,7 @@ def _refuse_outside_window(
                 f"{window.describe()} idempotency window: a run resumed this late sends nothing, "
                 "so nothing was sent.",
                 code="run_outside_idempotency_window",
-                remedy="start a new run (runbook go-live --new-run); it sends one new test message.",
+                remedy=f"{new_run()}; it sends one new test message.",
             )
     if entry.attempts > 0:
         age = ledger.age_seconds(entry.reserved_at)
@@ -277,8 +278,9 @@ def _refuse_outside_window(
                 f"on record, and the provider's {window.describe()} idempotency window has passed: "
                 "sending it again could create a second message, so nothing was sent.",
                 code="key_outside_idempotency_window",
-                remedy="trace the earlier attempt by its externalReference (runbook trace "
-                "--external-reference ...), then start a new run (--new-run) if it never went out.",
+                remedy="trace the earlier attempt by its externalReference "
+                f"({other_runbook('trace', ('external_reference', '...'))}), then {new_run()} "
+                "if it never went out.",
             )
 
 

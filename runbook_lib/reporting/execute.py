@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.invocation import INVOKED_BY_ENV
 from ..security.leakguard import SecretChannel, scan_and_redact
 from ..security.secrets import REGISTRY
 from .html import write_html
@@ -33,6 +33,7 @@ from .summary import (
     NOTEBOOK_FILE,
     SUMMARY_SCHEMA_VERSION,
     Summary,
+    report_dir_name,
 )
 
 if TYPE_CHECKING:
@@ -55,8 +56,7 @@ __all__ = [
 def new_report_dir(root: Path, kind: str, environment: str, *, now: datetime | None = None) -> Path:
     """A fresh dated folder; the short id keeps two runs in the same second apart."""
     now = now or datetime.now(UTC)
-    name = f"{kind}-{environment}-{now:%H%M%S}Z-{secrets.token_hex(3)}"
-    folder = root / f"{now:%Y-%m-%d}" / name
+    folder = root / f"{now:%Y-%m-%d}" / report_dir_name(kind, environment, now)
     folder.mkdir(parents=True, exist_ok=False)
     return folder
 
@@ -124,10 +124,13 @@ def execute_report(
     run_id: str | None = None,
     extra_env: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    invoked_by: str = "cli",
 ) -> NotebookRun:
     """Run ``notebook`` under papermill into ``report_dir`` and write summary + HTML, always.
 
-    ``progress`` receives the run's progress lines while it runs (the CLI prints them).
+    ``progress`` receives the run's progress lines while it runs (the CLI prints them);
+    ``invoked_by`` tells the kernel who runs it, so its fixes name the CLI's flags
+    (:mod:`runbook_lib.core.invocation`).
     """
     load_nbformat()  # before papermill imports it
     import papermill
@@ -138,8 +141,8 @@ def execute_report(
     output = report_dir / NOTEBOOK_FILE
     channel = SecretChannel().__enter__()
     live = ProgressChannel(progress).__enter__() if progress else None
-    kernel_env = {REPORT_DIR_ENV: str(report_dir), **channel.env, **(live.env if live else {}),
-                  **(extra_env or {})}  # fmt: skip
+    kernel_env = {REPORT_DIR_ENV: str(report_dir), INVOKED_BY_ENV: invoked_by, **channel.env,
+                  **(live.env if live else {}), **(extra_env or {})}  # fmt: skip
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     error: str | None = None

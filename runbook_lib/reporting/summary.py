@@ -13,12 +13,15 @@ failureDomain, status, window, failedCell, error, artifacts, durationSeconds, le
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..core.checks import Check, Verdict
+from ..core.invocation import NOTEBOOK_FOR
 from .recorder import write_json_atomic
 
 __all__ = [
@@ -31,6 +34,8 @@ __all__ = [
     "SUMMARY_SCHEMA_VERSION",
     "Summary",
     "failed_cell_name",
+    "parse_report_dir_name",
+    "report_dir_name",
 ]
 
 SUMMARY_SCHEMA_VERSION = 1
@@ -39,6 +44,27 @@ NOTEBOOK_FILE, HTML_FILE = "report.ipynb", "report.html"
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_NOTEBOOK_ERROR, EXIT_BAD_INPUT, EXIT_SECRET_LEAK = 0, 1, 2, 3, 4
 _GATE_KEEP = ("verdict", "counts", "blockingUnmet", "missingAttestations", "expiredAttestations",
               "rehearsalAttestations")  # fmt: skip
+
+
+# A run's folder: reports/YYYY-MM-DD/<kind>-<environment>-<HHMMSS>Z-<6 hex>; written and read here.
+_RUN_DIR = re.compile(
+    rf"^(?P<kind>{'|'.join(map(re.escape, NOTEBOOK_FOR))})-(?P<env>.+)-(?P<hms>\d{{6}})Z-[0-9a-f]{{6}}$"
+)
+
+
+def report_dir_name(kind: str, environment: str, now: datetime) -> str:
+    """The folder name of a run started at ``now`` (the short id keeps two in one second apart)."""
+    return f"{kind}-{environment}-{now:%H%M%S}Z-{secrets.token_hex(3)}"
+
+
+def parse_report_dir_name(folder: Path) -> tuple[str, str, str] | None:
+    """``(kind, environment, startedAt)`` of a run folder ``YYYY-MM-DD/<name>``; None otherwise."""
+    match = _RUN_DIR.match(folder.name)
+    day = folder.parent.name
+    if match is None or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        return None
+    h = match["hms"]
+    return match["kind"], match["env"], f"{day}T{h[:2]}:{h[2:4]}:{h[4:]}Z"
 
 
 def _iso_now() -> str:
@@ -118,6 +144,9 @@ class Summary:
         steps = evidence.get("steps", [])
         checks = tuple(check_from_dict(c) for step in steps for c in step.get("checks", []))
         facts = evidence.get("facts", {})
+        if outcome is None and facts.get("badInput") and not failed_cell:
+            # the notebook refused its input (e.g. a trace with no target) and said what to set
+            outcome, error = ("BAD_INPUT", EXIT_BAD_INPUT), error or str(facts["badInput"])
         result, exit_code = outcome or _outcome(
             checks, bool(facts.get("verdict")), failed_cell, error
         )
@@ -168,6 +197,21 @@ class Summary:
         return Verdict(
             run_id=self.run_id or "-", environment=self.environment, checks=self.checks, error=error
         )
+
+    @property
+    def gate_verdict(self) -> str | None:
+        """GO or NO-GO when the run reached its release gate (go-live), else None."""
+        return (self.gate or {}).get("verdict")
+
+    @property
+    def failure_domain_name(self) -> str | None:
+        """The failure domain an audit named (``healthy`` when none), else None."""
+        return (self.failure_domain or {}).get("domain")
+
+    @property
+    def never_started(self) -> bool:
+        """Refused its input before anything ran (exit 3): a bad parameter file, no target."""
+        return self.exit_code == EXIT_BAD_INPUT
 
     def check_statuses(self) -> dict[str, str]:
         return {c.check_id: c.status for c in self.checks}

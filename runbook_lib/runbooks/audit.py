@@ -37,6 +37,7 @@ import polars as pl
 
 from ..core.checks import Check, ProviderSteps, StepReport
 from ..core.errors import AuthError, ParameterError, RunbookError
+from ..core.invocation import set_setting, setting
 from ..core.lifecycle_table import LifecycleTable, audit_lifecycles
 from ..core.parameters import RunbookParameters, load_parameters
 from ..core.rendering import badge, esc
@@ -79,20 +80,23 @@ def parse_window(
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     if since and (window_from or window_to):
-        raise ParameterError("give either --since or --from/--to, not both")
+        raise ParameterError(
+            f"give either {setting('since')} or {setting('from')}/{setting('to')}, not both"
+        )
     if since:
         match = _DURATION.match(since)
         if not match:
             raise ParameterError(
-                f"--since {since!r} is not a duration", remedy="use e.g. 90m, 2h or 1d."
+                f"{setting('since')} {since!r} is not a duration", remedy="use e.g. 90m, 2h or 1d."
             )
         start, end = now - timedelta(**{_UNIT[match[2]]: float(match[1])}), now
     elif window_from:
-        start = instant(window_from, "--from")
-        end = instant(window_to, "--to") if window_to else now
+        start = instant(window_from, setting("from"))
+        end = instant(window_to, setting("to")) if window_to else now
     else:
         raise ParameterError(
-            "an audit needs a window", remedy="pass --since 2h, or --from T [--to T]."
+            "an audit needs a window",
+            remedy=set_setting(("since", "2h"), ("from", "2026-11-23T08:00:00Z")),
         )
     if start >= end:
         raise ParameterError(

@@ -20,6 +20,7 @@ from ..core.checks import Check, ProviderSteps, StepReport
 from ..core.errors import RunbookError
 from ..core.events import WebhookEvent
 from ..core.gate import GateReport, evaluate_gate
+from ..core.invocation import other_runbook
 from ..core.ledger import parse_stamp
 from ..core.lifecycle import STATES, MessageLifecycle, reconstruct
 from ..core.lifecycle_checks import (
@@ -33,6 +34,7 @@ from ..core.lifecycle_checks import (
 from ..core.sends import SentMessage, controlled_send, prove_replay
 from ..providers.base import StepResult
 from ..reporting.index import previous_summary, reports_root_of
+from ..reporting.progress import Waiting
 from ..reporting.snapshot import diff_snapshots
 from ..security.secrets import secret_from_env
 from .provider_run import ProviderRun, fail_from, skip
@@ -179,6 +181,7 @@ class GoLiveRun(ProviderRun):
         checks = []
         model = self.provider.lifecycle
         started = time.monotonic()
+        live = Waiting("the extra sends' webhooks", timeout, say=self._progress)
         for label, message in self.extra_sent:
             lifecycle: MessageLifecycle | None = None
             while True:
@@ -186,6 +189,9 @@ class GoLiveRun(ProviderRun):
                 lifecycle = reconstruct(events, model).messages.get(message.message_id or "")
                 if lifecycle and reached(lifecycle, expect):
                     break
+                live.update(
+                    f"{label} {(lifecycle.state or 'no state') if lifecycle else 'no webhook yet'}"
+                )
                 if time.monotonic() - started >= timeout:
                     break
                 self._sleep(poll_interval)
@@ -237,6 +243,7 @@ class GoLiveRun(ProviderRun):
             f"Waiting up to {timeout:g} s for webhooks of {message_id} (expecting {expect}) …"
         )
         started = time.monotonic()
+        live = Waiting(f"webhooks of {message_id}", timeout, say=self._progress)
         seen: set[str] = set()
         lifecycle: MessageLifecycle | None = None
         accepted = self._acceptance_instant()
@@ -258,6 +265,7 @@ class GoLiveRun(ProviderRun):
                             )
                 if lifecycle and reached(lifecycle, expect):
                     break
+                live.update(" → ".join(s.lower() for s in STATES if s in seen))
                 if time.monotonic() - started >= timeout:
                     self._progress(f"  timed out after {timeout:g} s")
                     break
@@ -348,7 +356,7 @@ class GoLiveRun(ProviderRun):
             "acceptance requestId": self.sent.accepted_request_id,
             "acceptedAt": self.sent.accepted_at,
             "final state": self.sent.lifecycle.state if self.sent.lifecycle else None,
-            "trace it": f"runbook trace --params <file> --message-id {self.sent.message_id}",
+            "trace it": other_runbook("trace", ("message_id", self.sent.message_id or "")),
         }
         self.recorder.note(requestIds=all_rids)
         return self._record(

@@ -24,7 +24,7 @@ import ssl
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ from ..core.events import WebhookEvent
 from ..core.lifecycle import reconstruct
 from ..core.parameters import EventSourceParameters
 from ..providers.base import Provider, get_provider
+from ..reporting.progress import LIVE_SECONDS, Waiting
 from ..sources import EventSource, PollingSource
 
 __all__ = ["ProbeReader", "ProbeResult", "SourceReader", "StoreReader", "run_probe"]
@@ -338,6 +339,15 @@ def run_probe(
 
         order_future = pool.submit(out_of_order)
 
+        # -- the answers, awaited with a live line ------------------------------------------
+        answering = [*valid.values(), *burst_futures]
+        rounds = -(-(len(answering) + 10) // 8)  # eight requests at a time, others queued too
+        live = Waiting(f"answers from {url}", timeout * rounds, say=say)
+        pending, waited = set(answering), time.monotonic()
+        while pending:
+            _, pending = wait(pending, timeout=LIVE_SECONDS)
+            live.update(f"{len(answering) - len(pending)} of {len(answering)} answered")
+        say(f"  {len(answering)} answers in {time.monotonic() - waited:.1f} s")
         # -- valid events ------------------------------------------------------------------
         valid_answers = {t: f.result()[1] for t, f in valid.items()}
         bad = {t: a for t, a in valid_answers.items() if not a.ok}

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.checks import Check, StepReport
-from ..core.errors import RunbookError
 from ..core.events import WebhookEvent
+from ..core.invocation import command_line, from_cli, set_setting
 from ..core.ledger import LedgerEntry, SendLedger
 from ..core.lifecycle import MessageLifecycle, reconstruct
 from ..core.parameters import RunbookParameters, load_parameters
@@ -53,6 +53,20 @@ class EscalationNote:
         )
 
 
+def _missing_target() -> Check:
+    """The trace's target is unset: which parameter to set, with examples for each way to run."""
+    remedy = set_setting(("message_id", "msg_..."), ("external_reference", "order-123"))
+    if not from_cli():
+        remedy += f" Headless: {command_line('trace', ('message_id', 'msg_...'))}"
+    return Check(
+        "trace.target",
+        "What to trace",
+        "FAIL",
+        "nothing to trace: neither a messageId nor an externalReference was given.",
+        remedy=remedy,
+    )
+
+
 def _parse(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -75,12 +89,13 @@ class TraceRun(RecordedRun):
         external_reference: str = "",
         run_id: str = "",
     ) -> None:
-        if not (message_id or external_reference):
-            raise RunbookError(
-                "a trace needs a messageId or an externalReference",
-                remedy="pass --message-id ID or --external-reference REF.",
-            )
         self._open_recorder(params, run_id or None)
+        # Opened with its defaults (no target): every step explains what to set, none raises.
+        self.missing: Check | None = None
+        if not (message_id or external_reference):
+            self.missing = _missing_target()
+            self.recorder.note(badInput=f"{self.missing.summary} Fix: {self.missing.remedy}")
+            self._record("target", "What to trace", [self.missing])
         self.provider = get_provider(params.provider.kind)
         self.message_id = message_id or None
         self.external_reference = external_reference or None
@@ -98,9 +113,17 @@ class TraceRun(RecordedRun):
     def open(cls, params_file: str | Path, **kwargs: Any) -> TraceRun:
         return cls(load_parameters(params_file), **kwargs)
 
+    def _skip(self, step: str, title: str, check_id: str) -> StepReport:
+        """A step that cannot run without a target: SKIP, saying what to set."""
+        assert self.missing is not None
+        why = f"not run: nothing to trace. {self.missing.remedy}"
+        return self._record(step, title, [Check(check_id, title, "SKIP", why)])
+
     # -- 1. acceptance ------------------------------------------------------------------------
     def acceptance(self) -> StepReport:
         """The send's acceptance (requestId, messageId) from the send ledger, when the runbook sent it."""
+        if self.missing is not None:
+            return self._skip("acceptance", "Acceptance", "trace.acceptance")
         ledger_path = self.params.ledger_path
         entry = None
         if ledger_path.exists():
@@ -147,6 +170,8 @@ class TraceRun(RecordedRun):
     # -- 2. webhooks --------------------------------------------------------------------------
     def webhooks(self) -> StepReport:
         """Every webhook received for the send, in arrival order, with the state after each."""
+        if self.missing is not None:
+            return self._skip("webhooks", "Webhooks received", "trace.found")
         source = open_event_source(self.params.event_source, provider=self.provider)
         events = source.events_for(
             message_id=self.message_id, external_reference=self.external_reference
@@ -238,6 +263,8 @@ class TraceRun(RecordedRun):
         """Accepted, sent, delivered and failed, each on its own line; anomalies in plain words."""
         lc = self.lifecycle
         title = "Outcome"
+        if self.missing is not None:
+            return self._skip("outcome", title, "trace.outcome")
         if lc is None and self.refusal is not None:
             r = self.refusal
             check = Check(
@@ -298,6 +325,8 @@ class TraceRun(RecordedRun):
     # -- 4. timeline --------------------------------------------------------------------------
     def timeline(self) -> Plot | str:
         """Each webhook at its arrival time and state; hollow markers were not applied."""
+        if self.missing is not None:
+            return f"nothing to plot: {self.missing.remedy}"
         if self.lifecycle is None:
             return "no webhooks to plot"
         points = []
@@ -311,6 +340,9 @@ class TraceRun(RecordedRun):
     # -- 5. escalation ------------------------------------------------------------------------
     def escalation(self) -> EscalationNote:
         """The fields Red Cloud support asks for, and what to check first."""
+        if self.missing is not None:
+            return EscalationNote({"messageId": "not set", "externalReference": "not set"},
+                                  (self.missing.remedy or "",))  # fmt: skip
         lc, entry = self.lifecycle, self.acceptance_entry
         fields = {
             "environment": self.params.environment,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runbook_lib import GoLiveRun, SendLedger
+from runbook_lib.core.invocation import INVOKED_BY_ENV
 from runbook_lib.core.parameters import load_parameters
 from runbook_lib.providers.redcloud.sandbox import SandboxControl
 from tests.stack import running_stack
@@ -128,7 +129,11 @@ def test_an_attempted_key_without_acceptance_is_not_resent_past_the_window(stack
     resumed.close()
 
 
-def test_a_run_started_beyond_the_window_sends_nothing(stack):
+@pytest.mark.parametrize("invoked_by", ["cli", "notebook"])
+def test_a_run_started_beyond_the_window_sends_nothing(stack, monkeypatch, invoked_by):
+    """The fix starts a new run as this context starts one (--new-run, or an empty run_id)."""
+    if invoked_by == "cli":
+        monkeypatch.setenv(INVOKED_BY_ENV, "cli")
     params = stack.params()
     ledger = SendLedger(load_parameters(params).ledger_path)
     run_id = ledger.start_run("sandbox", "go-live")
@@ -139,7 +144,10 @@ def test_a_run_started_beyond_the_window_sends_nothing(stack):
     (check,) = resumed.test_send().checks
     assert check.status == "FAIL"
     assert check.evidence["error"]["code"] == "run_outside_idempotency_window"
-    assert "--new-run" in (check.remedy or "")
+    if invoked_by == "cli":
+        assert "--new-run" in (check.remedy or "")
+    else:
+        assert 'run_id = ""' in check.remedy and "--" not in check.remedy
     drills = resumed.failure_drills()
     assert all(c.status == "SKIP" for c in drills.checks)
     assert send_posts(resumed) == [] and golive_messages(stack) == []

@@ -111,3 +111,12 @@ def test_the_failing_cell_is_named_as_the_notebook_and_papermill_name_it(tmp_pat
     assert failed["cellIndex"] == 4 and failed["section"] == "The step that breaks"
     assert failed["executionCount"] == raised.value.exec_count
     assert f"In [{raised.value.exec_count}]" in run.summary.verdict().error
+
+
+def test_input_the_notebook_refused_is_bad_input_with_its_fix():
+    """A notebook that explains a missing setting instead of raising ends BAD_INPUT (exit 3)."""
+    refused = evidence("FAIL", "SKIP")
+    refused["facts"]["badInput"] = "nothing to trace. Fix: set message_id"
+    s = Summary.from_evidence(refused, kind="trace", environment="sandbox", run_id=None,
+                              started=STARTED)  # fmt: skip
+    assert (s.outcome, s.exit_code, s.error) == ("BAD_INPUT", 3, refused["facts"]["badInput"])

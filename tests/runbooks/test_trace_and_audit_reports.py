@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,45 @@ def test_audit_without_a_window_is_bad_input(golive, capsys):
     code = main(["audit", "--params", str(params), "--reports", str(go.report_dir.parent.parent)])
     assert code == 3
     assert "needs a window" in capsys.readouterr().err
+
+
+SANDBOX_PARAMS = Path(__file__).resolve().parents[2] / "parameters" / "sandbox.yaml"
+
+
+def test_a_trace_opened_with_its_defaults_explains_what_to_set_and_never_raises():
+    """Lab: every cell runs; each says which parameter to set, with a papermill and CLI example."""
+    from runbook_lib import TraceRun
+
+    trace = TraceRun.open(SANDBOX_PARAMS)  # message_id = external_reference = ""
+    steps = [trace.acceptance(), trace.webhooks(), trace.outcome()]
+    assert all(s.status == "SKIP" for s in steps)
+    fix = trace.missing.remedy
+    assert 'message_id = "msg_..."' in fix and "-p message_id msg_..." in fix
+    assert "runbook trace --params <file> --message-id msg_..." in fix
+    assert fix in steps[0].checks[0].summary and fix in str(trace.timeline())
+    assert trace.escalation().advice == (fix,)
+    assert trace.verdict().checks[0].check_id == "trace.target"
+
+
+def test_the_trace_notebook_under_papermill_with_its_defaults_exits_bad_input(
+    tmp_path, monkeypatch
+):
+    """papermill with no message id: no traceback, exit 3, the summary says what was missing."""
+    from runbook_lib.cli import notebooks_dir
+    from runbook_lib.reporting.execute import execute_report
+
+    report = tmp_path / "report"
+    report.mkdir()
+    monkeypatch.chdir(tmp_path)  # papermill resolves paths from the process's folder
+    run = execute_report(
+        kind="trace", notebook=notebooks_dir() / "message_trace.ipynb", report_dir=report,
+        environment="sandbox", parameters={"params_file": str(SANDBOX_PARAMS)},
+        cwd=tmp_path, invoked_by="papermill",
+    )  # fmt: skip
+    s = run.summary
+    assert s.failed_cell is None, s.failed_cell
+    assert (s.outcome, s.exit_code) == ("BAD_INPUT", 3)
+    assert "nothing to trace" in s.error and "-p message_id" in s.error
+    assert "--" not in s.error.split("Headless:")[0]  # flags only in the shell example
+    assert "Traceback" not in (report / "report.ipynb").read_text()
+    assert "message_id" in (report / "report.html").read_text()

@@ -23,7 +23,8 @@ from typing import Any
 
 from ...core.checks import Check
 from ...core.errors import InvalidClientError, ProviderError, RunbookError
-from ...core.lifecycle import reconstruct
+from ...core.lifecycle import STATES, reconstruct
+from ...reporting.progress import Waiting
 from ...security.secrets import REGISTRY, Secret
 from .contract import API, LIFECYCLE
 from .sandbox.control import SandboxControl
@@ -153,6 +154,7 @@ def _drill_webhook_outage(ctx: DrillContext) -> Check:
                 f"  outage drill: endpoint down for {ctx.outage_seconds:g} s, waiting for {message_id} …"
             )
             deadline = time.monotonic() + ctx.timeout
+            live = Waiting(f"{message_id} through the outage", ctx.timeout, say=ctx.progress)
             lifecycle = None
             while time.monotonic() < deadline:
                 lifecycle = reconstruct(ctx.events_for(message_id), LIFECYCLE).messages.get(
@@ -165,6 +167,9 @@ def _drill_webhook_outage(ctx: DrillContext) -> Check:
                     and lifecycle.seen("SENT")
                 ):
                     break
+                live.update(
+                    " → ".join(s.lower() for s in STATES if lifecycle and lifecycle.seen(s))
+                )
                 ctx.sleep(0.25)
             failed = [
                 a
