@@ -41,6 +41,32 @@ def _gate_html(gate: dict[str, Any] | None) -> str:
     return "".join(lines)
 
 
+def _status_html(summary: Summary) -> str:
+    """An audit's paste-ready status next to its verdict, and how much rehearsal traffic it left out."""
+    parts = []
+    if summary.status:
+        text = "\n".join(f"{key}: {value}" for key, value in summary.status.items())
+        parts.append(
+            "<p style='margin:8px 0 2px 0'><b>Status (ready to paste)</b></p>"
+            "<pre style='white-space:pre-wrap;border:1px solid #d0d7de;padding:8px;margin:0 0 8px 0'>"
+            f"{esc(text)}</pre>"
+        )
+    left_out = summary.rehearsal_excluded
+    if left_out is not None:
+        events, deliveries = left_out.get("events", 0), left_out.get("deliveries", 0)
+        parts.append(
+            "<p style='margin:0 0 8px 0;color:#57606a'>The runbook's own drill and probe traffic is "
+            f"left out of the funnel, the latencies and the plots: {events:,} event(s)"
+            + (
+                f", and {deliveries:,} probe delivery attempt(s) from the webhook health figures"
+                if deliveries
+                else ""
+            )
+            + ".</p>"
+        )
+    return "".join(parts)
+
+
 def _verdict_html(summary: Summary) -> str:
     title = summary.kind.capitalize()
     header = (
@@ -49,7 +75,7 @@ def _verdict_html(summary: Summary) -> str:
         f"{esc(summary.finished_at)}, exit code {esc(summary.exit_code)}, outcome "
         f"<b>{esc(summary.outcome)}</b></p>"
     ) + _gate_html(summary.gate)
-    return header + summary.verdict()._repr_html_() + "<hr>"
+    return header + summary.verdict()._repr_html_() + _status_html(summary) + "<hr>"
 
 
 # The lab template minus everything it would fetch from a CDN (require.js, MathJax, Mermaid, the

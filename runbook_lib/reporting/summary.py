@@ -7,7 +7,7 @@ drift snapshot an audit reads, the HTML verdict). Checks come back as :class:`Ch
 
 Schema (``schemaVersion`` 1), camelCase keys: kind, environment, runId, startedAt, finishedAt,
 outcome, exitCode, counts, checks, steps, messages, requestIds, gate, snapshot, changes,
-failureDomain, status, window, failedCell, error, artifacts, durationSeconds, leakGuard.
+failureDomain, status, window, rehearsalExcluded, failedCell, error, artifacts, durationSeconds, leakGuard.
 """
 
 from __future__ import annotations
@@ -98,6 +98,17 @@ def _outcome(
     return "PASS", EXIT_OK
 
 
+def _rehearsal_excluded(facts: dict[str, Any]) -> dict[str, int] | None:
+    """How much of the runbook's own drill and probe traffic an audit left out, when it counted."""
+    found = {
+        key: int(facts[name])
+        for key, name in (("events", "rehearsalEventsExcluded"),
+                          ("deliveries", "rehearsalDeliveriesExcluded"))
+        if facts.get(name) is not None
+    }  # fmt: skip
+    return found or None
+
+
 @dataclass(frozen=True)
 class Summary:
     """One run's ``summary.json``, typed."""
@@ -119,6 +130,9 @@ class Summary:
     failure_domain: dict[str, Any] | None = None
     status: dict[str, Any] | None = None
     window: dict[str, Any] | None = None
+    rehearsal_excluded: dict[str, int] | None = (
+        None  # the runbook's own drill/probe traffic left out
+    )
     failed_cell: dict[str, Any] | None = None
     error: str | None = None
     duration_seconds: float | None = None
@@ -171,6 +185,7 @@ class Summary:
             failure_domain=facts.get("failureDomain"),
             status=facts.get("status"),
             window=facts.get("window"),
+            rehearsal_excluded=_rehearsal_excluded(facts),
             failed_cell=failed_cell,
             error=error,
         )
@@ -238,6 +253,7 @@ class Summary:
             "failureDomain": self.failure_domain,
             "status": self.status,
             "window": self.window,
+            "rehearsalExcluded": self.rehearsal_excluded,
             "failedCell": self.failed_cell,
             "error": self.error,
             "artifacts": {"notebook": NOTEBOOK_FILE, "html": HTML_FILE, "summary": SUMMARY_FILE},
@@ -268,6 +284,7 @@ class Summary:
             failure_domain=data.get("failureDomain"),
             status=data.get("status"),
             window=data.get("window"),
+            rehearsal_excluded=data.get("rehearsalExcluded"),
             failed_cell=data.get("failedCell"),
             error=data.get("error"),
             duration_seconds=data.get("durationSeconds"),

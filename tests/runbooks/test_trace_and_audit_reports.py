@@ -91,6 +91,11 @@ def test_audit_of_a_healthy_window_with_drift_against_the_go_live(golive, monkey
     assert summary.status["What broke"].startswith("nothing")
     html = (audit_dir / "report.html").read_text()
     assert html.count("data:image/png;base64") >= 3  # funnel, events per minute, latency
+    # the paste-ready status and the rehearsal traffic left out sit next to the verdict, on top
+    assert summary.rehearsal_excluded["events"] > 0  # the go-live's drills and probe
+    first_section = html.index("1. Context")
+    assert html.index("Status (ready to paste)") < first_section
+    assert html.index("drill and probe traffic is left out") < first_section
 
 
 def test_audit_without_a_window_is_bad_input(golive, capsys):
