@@ -29,6 +29,7 @@ COMMON_STATE_OF = {
     "READ": "DELIVERED",
     "CLICKED": "DELIVERED",
     "BOUNCED": "FAILED",
+    "COMPLAINED": "DELIVERED",  # a complaint comes after delivery (SendAPI email)
 }
 
 
