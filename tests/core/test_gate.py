@@ -86,7 +86,11 @@ def test_a_failed_check_fails_its_item_with_the_checks_remedy_as_todo():
     failed = {i.item.item_id: i for i in gate.items if i.status == "FAIL"}
     assert set(failed) == {"SEND-2", "GEN-3"}
     assert failed["SEND-2"].todo == "send the same key again."
-    assert gate.as_check().status == "FAIL"
+    # the gate only repeats send.replay's FAIL: it is NO-GO, BLOCKED by that root cause (issue 15;
+    # this asserted a FAIL of its own before)
+    gate_check = gate.as_check()
+    assert gate.verdict == "NO-GO" and not gate_check.met
+    assert gate_check.status == "BLOCKED" and gate_check.blocked_by == "send.replay"
 
 
 def test_checks_that_did_not_run_leave_items_not_verified():

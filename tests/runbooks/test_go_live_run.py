@@ -51,7 +51,12 @@ def test_lifecycle_never_counts_events_received_before_the_acceptance(tmp_path):
     by_id = {c.check_id: c for c in report.checks}
     assert by_id["lifecycle.queued"].status == "PASS"  # this send's own queued event counts
     assert by_id["lifecycle.sent"].status == "FAIL"
-    assert by_id["lifecycle.final"].status == "FAIL"
+    # never sent, so never final: that is lifecycle.sent's root cause, not a FAIL of its own
+    # (issue 15: this asserted FAIL before)
+    assert by_id["lifecycle.final"].status == "BLOCKED"
+    assert by_id["lifecycle.final"].blocked_by == "lifecycle.sent"
+    # the queued event of this send arrived: the receiver is proven up, the message is stuck
+    assert "raise it with support" in (by_id["lifecycle.sent"].remedy or "")
     prior = by_id["lifecycle.prior_events"]
     assert prior.status == "FAIL" and "evt_previous_session_2" in prior.summary
     assert {e["eventId"] for e in prior.evidence["events"]} == {
@@ -102,6 +107,8 @@ def test_a_failed_preflight_sends_nothing(tmp_path):
         sent = stack.sandbox.sandbox.message_count()
     assert preflight.status == "FAIL"
     (check,) = report.checks
-    assert check.status == "SKIP" and "preflight.event_source" in check.summary
+    # BLOCKED by the failed preflight check (issue 15: this asserted SKIP before)
+    assert check.status == "BLOCKED" and "preflight.event_source" in check.summary
+    assert check.blocked_by == "preflight.event_source"
     assert sent == 0
     assert not (tmp_path / "no-receiver-here.sqlite").exists()
