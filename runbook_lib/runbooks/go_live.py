@@ -331,6 +331,9 @@ class GoLiveRun(ProviderRun):
         """What support needs to trace this send later, and a check that it can."""
         step, step_title = "support", "Support handoff"
         title = "Send traceable by messageId and externalReference"
+        if self.send_settings is None or not self.send_settings.enabled:
+            reason = "no controlled send in this run to trace"
+            return self._record(step, step_title, [not_asked("support.trace", title, reason)])
         blocked = self.unmet_requirement("support.trace")
         if blocked is not None or self.sent is None or self.sent.message_id is None:
             reason = f"not traced: {blocked.check_id} is not met" if blocked else "no accepted send"
