@@ -171,24 +171,27 @@ def resolve_blocked(checks: Iterable[Check]) -> tuple[Check, ...]:
     the chain. A check never blocks itself, so a cycle of failures keeps one root.
     """
     out = list(checks)
-    changed = True
-    while changed:
-        changed = False
-        by_id = {c.check_id: c for c in out}
-        for i, check in enumerate(out):
-            if check.status in ("PASS", "BLOCKED") or not check.requires or not check.asked:
-                continue
-            # a requirement that is itself the root cause names it best: FAILs before BLOCKEDs
-            for via in sorted(out, key=lambda c: c.status != "FAIL"):
-                if via.check_id == check.check_id or via.met or not check.needs(via.check_id):
-                    continue
-                root = by_id.get(via.blocked_by, via) if via.blocked_by else via
-                if root.check_id == check.check_id:
-                    continue
-                out[i] = check.blocked_as(via, root)
-                changed = True
-                break
+    while (found := _next_blocked(out)) is not None:
+        i, blocked = found
+        out[i] = blocked
     return tuple(out)
+
+
+def _next_blocked(checks: list[Check]) -> tuple[int, Check] | None:
+    """The first check that must turn BLOCKED, as it then reads; None when none must."""
+    by_id = {c.check_id: c for c in checks}
+    # a requirement that is itself the root cause names it best: FAILs before BLOCKEDs
+    unmet = sorted((c for c in checks if not c.met), key=lambda c: c.status != "FAIL")
+    for i, check in enumerate(checks):
+        if check.status in ("PASS", "BLOCKED") or not check.requires or not check.asked:
+            continue
+        for via in unmet:
+            if via.check_id == check.check_id or not check.needs(via.check_id):
+                continue
+            root = by_id.get(via.blocked_by, via) if via.blocked_by else via
+            if root.check_id != check.check_id:
+                return i, check.blocked_as(via, root)
+    return None
 
 
 @dataclass(frozen=True)
