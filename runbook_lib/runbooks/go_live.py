@@ -232,12 +232,7 @@ class GoLiveRun(ProviderRun):
             return self._record(step, step_title, [not_asked(f"lifecycle.{s}", f"message.{s}", reason)
                                                    for s in states])  # fmt: skip
         blocked = self.unmet_requirement("lifecycle.queued")
-        if (
-            blocked is not None
-            or self.sent is None
-            or self.sent.message_id is None
-            or self.send_settings is None
-        ):
+        if blocked is not None or self.sent is None or self.sent.message_id is None:
             reason = (
                 f"not waited for: {blocked.check_id} is not met" if blocked else "no accepted send"
             )
