@@ -72,11 +72,16 @@ def _print_run(run: NotebookRun) -> None:
     counts = s.counts
     _say(
         f"{s.kind} {s.environment}: {s.outcome} ({counts['PASS']} pass, "
-        f"{counts['FAIL']} fail, {counts['WARN']} warn, {counts['SKIP']} skip)"
+        f"{counts['FAIL']} fail, {counts['BLOCKED']} blocked, {counts['WARN']} warn, "
+        f"{counts['SKIP']} skip)"
     )
-    for check in s.checks:
-        if check.status == "FAIL":
-            _say(f"  FAIL {check.title}: {check.summary}")
+    roots = s.root_causes
+    for root in roots:  # the root causes first; what they blocked is counted, not repeated
+        check = root.check
+        blocked = f" ({root.blocked} check(s) blocked by it)" if root.blocked else ""
+        _say(f"  FAIL {check.title}: {check.summary}{blocked}")
+        if check.remedy:
+            _say(f"       fix: {check.remedy}")
     gate = s.gate
     if gate:
         rehearsal = len(gate.get("rehearsalAttestations") or [])
@@ -92,6 +97,8 @@ def _print_run(run: NotebookRun) -> None:
     if s.error:
         _say(f"  {s.error}")
     _say(f"report: {run.report_dir}")
+    if roots:
+        _say(s.verdict().headline())
 
 
 def run_go_live(

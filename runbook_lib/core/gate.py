@@ -1,8 +1,12 @@
 """The release gate: the readiness catalog evaluated against a run's checks and attestations.
 
 Each catalog item (a provider's catalogue, e.g. ``runbook_lib/providers/redcloud/readiness.yaml``)
-ends PASS, FAIL, ATTESTED or NOT VERIFIED. The verdict is GO only when every blocking item is PASS or ATTESTED; otherwise NO-GO,
-with what to do for each blocking item that is not met.
+ends PASS, FAIL, BLOCKED, ATTESTED or NOT VERIFIED. The verdict is GO only when every blocking item
+is PASS or ATTESTED; otherwise NO-GO, with what to do for each blocking item that is not met.
+
+An item whose checks are BLOCKED is BLOCKED by their root cause ("fix X first"), never "enable and
+run" them; an attestation stands in only for checks that did not run (NOT VERIFIED): a check that
+FAILed or is BLOCKED in this run wins over it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from .rendering import badge, esc, rows_table
 
 __all__ = ["CatalogItem", "GateItem", "GateReport", "evaluate_gate", "load_catalog"]
 
-ItemStatus = str  # PASS | FAIL | ATTESTED | NOT VERIFIED
+ItemStatus = str  # PASS | FAIL | BLOCKED | ATTESTED | NOT VERIFIED
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class GateItem:
     todo: str | None = None
     attested_by: str | None = None
     rehearsal: bool = False
+    caused_by: tuple[str, ...] = ()  # the run's root-cause checks that explain a FAIL or BLOCKED
 
     @property
     def met(self) -> bool:
@@ -87,6 +92,7 @@ class GateItem:
             "todo": self.todo,
             "attestedBy": self.attested_by,
             "rehearsalAttestation": self.rehearsal,
+            "causedBy": list(self.caused_by),
         }
 
 
@@ -111,7 +117,18 @@ class GateReport:
         return [i.item.item_id for i in self.items if i.item.attestation and i.status != "ATTESTED"]
 
     def as_check(self) -> Check:
+        """The gate as a check: FAIL when it holds go-live back for a reason of its own (an
+        attestation missing, a check not run, an evidence rule), BLOCKED by the root cause when
+        every unmet item only repeats checks that failed in this run."""
         unmet = self.blocking_unmet
+        if unmet and all(i.caused_by for i in unmet):
+            roots = list(dict.fromkeys(r for i in unmet for r in i.caused_by))
+            return Check(
+                "gate.verdict", "Release gate", "BLOCKED",
+                f"NO-GO: {len(unmet)} blocking item(s) not met, all because of "
+                f"{', '.join(roots)}: " + ", ".join(i.item.item_id for i in unmet),
+                remedy=f"fix {roots[0]} first, then re-run.", blocked_by=roots[0],
+            )  # fmt: skip
         return Check(
             "gate.verdict", "Release gate", "PASS" if not unmet else "FAIL",
             "GO: every blocking item is PASS or ATTESTED" if not unmet
@@ -167,6 +184,26 @@ class GateReport:
         return "\n".join(parts)
 
 
+def _blocked_todo(roots: Sequence[str], by_id: Mapping[str, Check]) -> str:
+    """What to do for an item held up by ``roots``: fix them first (their fix is shown once, with
+    the root cause)."""
+    title = by_id[roots[0]].title if roots[0] in by_id else ""
+    return (f"blocked by {', '.join(roots)}: fix {roots[0]}" + (f" ({title})" if title else "")
+            + " first, then re-run.")  # fmt: skip
+
+
+def _stand_in(pattern: str, by_id: Mapping[str, Check]) -> Check | None:
+    """What the run recorded instead of a family's checks that did not run: its ``<family>.all``
+    (``drill.all`` for ``drill.expired_token``), else a BLOCKED check of the family (the step was
+    stopped before it could record the rest: ``whoami.context`` for ``whoami.numbers``)."""
+    family = pattern.split(".", 1)[0]
+    found = by_id.get(f"{family}.all")
+    if found is None:
+        found = next((c for c in by_id.values()
+                      if c.status == "BLOCKED" and c.check_id.split(".", 1)[0] == family), None)  # fmt: skip
+    return found if found is not None and found.check_id != pattern else None
+
+
 def _matching(patterns: Sequence[str], statuses: Mapping[str, str]) -> dict[str, str]:
     found = {}
     for pattern in patterns:
@@ -191,6 +228,7 @@ def evaluate_gate(
     """
     today = today or date.today()
     statuses = {c.check_id: c.status for c in checks}
+    by_id = {c.check_id: c for c in checks}
     remedies = {c.check_id: c.remedy for c in checks if c.remedy}
     catalog = load_catalog(provider)
     known = {i.item_id for i in catalog}
@@ -207,6 +245,7 @@ def evaluate_gate(
     items = []
     for item in catalog:
         status, detail, todo = "NOT VERIFIED", "", None
+        caused_by: tuple[str, ...] = ()
         if item.checks:
             found = _matching(item.checks, statuses)
             failed = sorted(k for k, v in found.items() if v == "FAIL")
@@ -215,6 +254,11 @@ def evaluate_gate(
                 for p in item.checks
                 if not any(v in ("PASS", "WARN") for v in _matching([p], statuses).values())
             ]
+            stand_ins = [c for p in unverified if not _matching([p], statuses)
+                         and (c := _stand_in(p, by_id)) is not None]  # fmt: skip
+            blocked = sorted(k for k, v in found.items() if v == "BLOCKED") + [
+                c.check_id for c in stand_ins if c.status == "BLOCKED"
+            ]
             if failed:
                 status = "FAIL"
                 detail = "failed: " + ", ".join(failed)
@@ -222,12 +266,21 @@ def evaluate_gate(
                     " ".join(dict.fromkeys(remedies.get(k, "") for k in failed)).strip()
                     or "fix the failed checks and re-run."
                 )
+                caused_by = tuple(failed)
+            elif blocked:
+                roots = tuple(dict.fromkeys(str(by_id[k].blocked_by) for k in blocked))
+                status, caused_by = "BLOCKED", roots
+                detail = f"blocked by {', '.join(roots)}: " + ", ".join(dict.fromkeys(blocked))
+                todo = _blocked_todo(roots, by_id)
             elif not found or unverified:
-                detail = "not run: " + ", ".join(unverified or item.checks)
+                names = ", ".join(unverified or item.checks)
+                detail = "not run: " + names
+                skipped = [c for c in stand_ins if c.status == "SKIP"]
                 todo = (
-                    "enable and run "
-                    + ", ".join(unverified or item.checks)
-                    + " (drills / probe sections), or attest it."
+                    f"run {names}: not run this time ({skipped[0].check_id}: "
+                    f"{skipped[0].summary}), or attest it."
+                    if skipped
+                    else f"enable and run {names} (drills / probe sections), or attest it."
                 )
             else:
                 status, detail = "PASS", "passed: " + ", ".join(sorted(found))
@@ -250,7 +303,8 @@ def evaluate_gate(
                     status, todo = "FAIL", text
         attester = None
         rehearsal = False
-        if status != "PASS" and item.item_id in current:
+        # an attestation stands in for checks that did not run, never for one that failed
+        if status == "NOT VERIFIED" and item.item_id in current:
             a = current[item.item_id]
             status = "ATTESTED"
             attester = f"attested by {a.by} on {a.when.isoformat()}" + (
@@ -262,6 +316,6 @@ def evaluate_gate(
             detail = "expired attestation" if item.item_id in expired else "no attestation recorded"
             todo = (f"record a current attestation for {item.item_id} in the parameter file "
                     "(attestations: - item, by, when, note).")  # fmt: skip
-        items.append(GateItem(item, status, detail, todo, attester, rehearsal))
+        items.append(GateItem(item, status, detail, todo, attester, rehearsal, caused_by))
     unknown = tuple(a.item for a in attestations if a.item not in known)
     return GateReport(tuple(items), tuple(expired), unknown)

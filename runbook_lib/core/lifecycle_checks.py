@@ -86,9 +86,16 @@ def lifecycle_checks(
     identity_name: str,
     *,
     queued_on_acceptance: bool = False,
+    receiver_up: bool = False,
 ) -> list[Check]:
     """One check per state up to ``expect``. ``queued_on_acceptance``: the provider sends no
-    queued webhook (SendAPI), so the accepted send is the queued state."""
+    queued webhook (SendAPI), so the accepted send is the queued state.
+
+    A later state's check requires the earlier one: when no webhook arrived at all, the queued
+    check is the root cause and the others are BLOCKED by it. "Stuck in the provider's queue" is
+    said only when the receiver was proven up: this message's queued event arrived, or (no queued
+    webhook) the endpoint answered (``receiver_up``).
+    """
 
     def seen(state: str) -> bool:
         return lifecycle is not None and lifecycle.seen(state)
@@ -120,6 +127,7 @@ def lifecycle_checks(
     if expect == "queued":
         return checks
     sent_ok = seen("SENT")
+    proven_up = seen("QUEUED") or (queued_on_acceptance and receiver_up)
     checks.append(
         Check(
             "lifecycle.sent",
@@ -130,12 +138,18 @@ def lifecycle_checks(
             else f"no {event_of('SENT')} within {timeout:g} s (still {lifecycle.state if lifecycle else 'unknown'})",
             remedy=None
             if sent_ok
-            else "the message is stuck in the provider's queue: raise it with support quoting the messageId.",
+            else "the message is stuck in the provider's queue: raise it with support quoting the messageId."
+            if proven_up
+            else f"no webhook of this message arrived: check that the receiver runs and that the "
+            f"webhook URL points at it ({identity_name} webhook status); if both are right, raise "
+            "it with support quoting the messageId.",
+            requires=() if queued_on_acceptance else ("lifecycle.queued",),
         )
     )
     if expect == "sent":
         return checks
     final = lifecycle.state if lifecycle else None
+    requires: tuple[str, ...] = ()
     if final == expect.upper():
         status, summary, remedy = "PASS", f"final state {final}", None
         if final == "FAILED" and lifecycle:
@@ -156,9 +170,11 @@ def lifecycle_checks(
             f"no delivery or failure within {timeout:g} s (last state {final})",
         )
         remedy = "sent but not delivered: the carrier has not reported back; trace it with support."
+        requires = ("lifecycle.sent",)  # not even sent: that check is the root cause
     checks.append(
-        Check("lifecycle.final", f"Final state {expect.upper()}", status, summary, remedy=remedy)
-    )
+        Check("lifecycle.final", f"Final state {expect.upper()}", status, summary, remedy=remedy,
+              requires=requires)
+    )  # fmt: skip
     return checks
 
 

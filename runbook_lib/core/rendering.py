@@ -12,6 +12,7 @@ __all__ = ["STATUS_COLOURS", "badge", "esc", "kv_table", "rows_table", "show"]
 STATUS_COLOURS = {
     "PASS": "#1a7f37",
     "FAIL": "#cf222e",
+    "BLOCKED": "#8250df",
     "WARN": "#9a6700",
     "SKIP": "#6e7781",
     "ERROR": "#a40e26",

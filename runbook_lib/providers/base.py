@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PROVIDER",
     "REGISTRY",
+    "WEBHOOK_ENDPOINT_CHECK",
     "ExportFormat",
     "ExtraSend",
     "ProviderClient",
@@ -195,6 +196,11 @@ class SandboxKit:
     new_credential: Callable[[str], str] = lambda prefix: prefix + _random.token_hex(12)
 
 
+# The preflight check that the integration's webhook endpoint answers: what waits for a webhook
+# needs it (a provider names it in its ``preconditions``).
+WEBHOOK_ENDPOINT_CHECK = "preflight.webhook_endpoint"
+
+
 @runtime_checkable
 class Provider(Protocol):
     """One messaging provider behind the runbook (Red Cloud: ``providers/redcloud/provider.py``).
@@ -214,6 +220,9 @@ class Provider(Protocol):
     signature: SignatureScheme  # how its webhooks are signed
     lifecycle: LifecycleModel  # its event types → the common states; ordered by sequence or rank
     drills: tuple[str, ...]  # the drills it supports, in order (its own or runbooks.drills')
+    # What its own checks need beyond the runbook's (check-id pattern → required check ids):
+    # a check whose requirement failed is BLOCKED by it (runbooks.provider_run.PRECONDITIONS)
+    preconditions: Mapping[str, tuple[str, ...]]
     # Its own parameter section (the top-level key named after ``kind``): a strict, frozen model
     # class (``core.parameters.SettingsSection``), validated at load into
     # ``RunbookParameters.settings``; None when it has none.

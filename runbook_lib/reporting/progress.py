@@ -101,7 +101,8 @@ def report_progress(line: str, *, in_cell: bool = True) -> None:
         write_fifo(Path(channel), (line.replace("\n", " ") + "\n").encode(), attempts=5)
 
 
-_COLOURS = {"PASS": "\x1b[32m", "FAIL": "\x1b[31m", "WARN": "\x1b[33m", "SKIP": "\x1b[90m"}
+_COLOURS = {"PASS": "\x1b[32m", "FAIL": "\x1b[31m", "BLOCKED": "\x1b[35m", "WARN": "\x1b[33m",
+            "SKIP": "\x1b[90m"}  # fmt: skip
 
 
 class ConsolePrinter:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..core.checks import Check, StepReport
+from ..core.checks import Check, StepReport, resolve_blocked
 
 __all__ = ["EVIDENCE_FILE", "REPORT_DIR_ENV", "RunRecorder"]
 
@@ -54,15 +55,26 @@ class RunRecorder:
             report_dir=Path(folder) if folder else None,
         )
 
+    def resolved_steps(self) -> list[StepReport]:
+        """The steps as recorded, with every check whose requirement failed BLOCKED.
+
+        Resolved over the whole run each time, so a root cause found by a later step blocks what
+        an earlier one recorded, and a re-run cell that now passes unblocks its dependants.
+        """
+        steps = list(self.steps.values())
+        resolved = iter(resolve_blocked(c for s in steps for c in s.checks))
+        return [replace(s, checks=tuple(next(resolved) for _ in s.checks)) for s in steps]
+
     @property
     def checks(self) -> list[Check]:
-        return [c for step in self.steps.values() for c in step.checks]
+        return [c for step in self.resolved_steps() for c in step.checks]
 
     def add(self, step: StepReport) -> StepReport:
+        """Record ``step``; returns it as the run resolves it so far (BLOCKED checks shown so)."""
         # Re-running a cell replaces that step's result instead of adding a second copy.
         self.steps[step.step] = step
         self.flush()
-        return step
+        return next(s for s in self.resolved_steps() if s.step == step.step)
 
     def note(self, **facts: Any) -> None:
         self.facts.update(facts)
@@ -73,7 +85,7 @@ class RunRecorder:
             "kind": self.kind,
             "environment": self.environment,
             "runId": self.run_id,
-            "steps": [s.to_dict() for s in self.steps.values()],
+            "steps": [s.to_dict() for s in self.resolved_steps()],
             "facts": self.facts,
         }
 

@@ -6,8 +6,9 @@ reader (the CLI's printout, the reports index, the previous report a go-live com
 drift snapshot an audit reads, the HTML verdict). Checks come back as :class:`Check` objects.
 
 Schema (``schemaVersion`` 1), camelCase keys: kind, environment, runId, startedAt, finishedAt,
-outcome, exitCode, counts, checks, steps, messages, requestIds, gate, snapshot, changes,
-failureDomain, status, window, rehearsalExcluded, failedCell, error, artifacts, durationSeconds, leakGuard.
+outcome, exitCode, counts, rootCauses, checks, steps, messages, requestIds, gate, snapshot, changes,
+failureDomain, status, window, rehearsalExcluded, failedCell, error, artifacts, durationSeconds,
+leakGuard.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..core.checks import Check, Verdict
+from ..core.checks import STATUSES, Check, RootCause, Verdict, root_causes
 from ..core.invocation import NOTEBOOK_FOR
 from .recorder import write_json_atomic
 
@@ -81,6 +82,9 @@ def check_from_dict(data: dict[str, Any]) -> Check:
         data.get("evidence", {}),
         tuple(data.get("requestIds", [])),
         data.get("remedy"),
+        tuple(data.get("requires", [])),
+        data.get("blockedBy"),
+        bool(data.get("asked", True)),
     )
 
 
@@ -91,7 +95,7 @@ def _outcome(
         return "ERROR", EXIT_NOTEBOOK_ERROR
     if not checks:
         return "ERROR", EXIT_NOTEBOOK_ERROR
-    if any(c.failed for c in checks):
+    if any(not c.met for c in checks):  # a FAIL, or a check BLOCKED by one
         return "FAIL", EXIT_CHECK_FAILED
     if not reached_verdict:
         return "ERROR", EXIT_NOTEBOOK_ERROR  # never reached its verdict cell
@@ -201,7 +205,12 @@ class Summary:
     # -- derived -----------------------------------------------------------------------------------
     @property
     def counts(self) -> dict[str, int]:
-        return {s: sum(1 for c in self.checks if c.status == s) for s in ("PASS", "FAIL", "WARN", "SKIP")}  # fmt: skip
+        return {s: sum(1 for c in self.checks if c.status == s) for s in STATUSES}
+
+    @property
+    def root_causes(self) -> list[RootCause]:
+        """The FAILs nothing blocked, each with how many checks it blocked (most first)."""
+        return root_causes(self.checks)
 
     def verdict(self) -> Verdict:
         """The verdict table of the HTML report (the failing cell named as the error)."""
@@ -243,6 +252,7 @@ class Summary:
             "outcome": self.outcome,
             "exitCode": self.exit_code,
             "counts": self.counts,
+            "rootCauses": [r.to_dict() for r in self.root_causes],
             "checks": [c.to_dict() for c in self.checks],
             "steps": list(self.steps),
             "messages": list(self.messages),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..core.checks import Check, StepReport, Verdict
@@ -19,6 +22,8 @@ class RecordedRun:
     """A notebook run that records steps for the report (go-live, trace, audit)."""
 
     kind = "run"
+    # What a check needs (check-id pattern → the check ids it requires); see core.checks
+    preconditions: Mapping[str, tuple[str, ...]] = {}
     params: RunbookParameters
     recorder: RunRecorder
     run_id: str
@@ -35,10 +40,36 @@ class RecordedRun:
         configure_run_logging(self.recorder.report_dir, run_id=self.run_id, level=params.log_level)
         self.recorder.note(runId=self.run_id, environment=params.environment, **facts)
 
-    def _record(self, step: str, title: str, checks: list[Check], **kwargs: Any) -> StepReport:
+    def _record(
+        self,
+        step: str,
+        title: str,
+        checks: list[Check],
+        *,
+        requires: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> StepReport:
+        """Record a step; each check also requires what :attr:`preconditions` and ``requires``
+        (the whole step's) say, so one whose requirement failed is shown BLOCKED by it."""
+        checks = [self._with_requirements(c, requires) for c in checks]
         report = self.recorder.add(StepReport(step, title, tuple(checks), **kwargs))
         report_progress(_step_line(report), in_cell=False)  # the console sees each step end
         return report
+
+    def _with_requirements(self, check: Check, requires: Sequence[str]) -> Check:
+        declared = [need for pattern, needs in self.preconditions.items()
+                    if fnmatch.fnmatchcase(check.check_id, pattern) for need in needs]  # fmt: skip
+        merged = tuple(dict.fromkeys([*check.requires, *declared, *requires]))
+        return replace(check, requires=merged) if merged != check.requires else check
+
+    def unmet_requirement(self, check_id: str, *extra: str) -> Check | None:
+        """The first check recorded so far that ``check_id`` requires (by :attr:`preconditions`,
+        or ``extra``) and that FAILed or is BLOCKED; None when nothing it needs failed. A step
+        asks this before it acts: what depends on a failed check is not done."""
+        wanted = self._with_requirements(Check(check_id, check_id, "SKIP", ""), extra)
+        return next(
+            (c for c in self.recorder.checks if not c.met and wanted.needs(c.check_id)), None
+        )
 
     def show_phone(self, number: str | None) -> str | None:
         """A phone number as reports may show it (masked unless privacy.mask_destinations is off)."""
@@ -62,6 +93,9 @@ def _step_line(report: StepReport) -> str:
         counts[check.status] = counts.get(check.status, 0) + 1
     tally = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
     failed = [c.title for c in report.checks if c.status == "FAIL"][:3]
-    return f"step {report.title}: {report.status} ({tally})" + (
-        f" — failed: {'; '.join(failed)}" if failed else ""
+    roots = sorted({c.blocked_by for c in report.checks if c.blocked_by})
+    return (
+        f"step {report.title}: {report.status} ({tally})"
+        + (f" — failed: {'; '.join(failed)}" if failed else "")
+        + (f" — blocked by {', '.join(roots)}" if roots else "")
     )

@@ -60,6 +60,8 @@ class DrillContext:
     provider: Provider = field(default_factory=get_provider)
     params: Any = None  # the run's parameters (a provider's drills read its own section)
     webhook_secret: str | None = None  # the endpoint's signing secret (drills that sign events)
+    # the failed check a drill's check id requires, if any (the run's preconditions): not run then
+    unmet: Callable[[str], Check | None] = lambda check_id: None
 
     @property
     def source(self) -> EventSource:
@@ -115,6 +117,11 @@ def run_drills(ctx: DrillContext) -> list[Check]:
     checks = []
     for name in ctx.provider.drills:
         drill = own.get(name) or COMMON_DRILLS[name]
+        blocked = ctx.unmet(f"drill.{name}")
+        if blocked is not None:  # e.g. the webhook endpoint is down: the drill would only wait
+            reason = f"not run: {blocked.check_id} is not met"
+            checks.append(Check(f"drill.{name}", name.replace("_", " "), "SKIP", reason))
+            continue
         ctx.progress(f"drill {name} …")
         try:
             checks.append(drill(ctx))

@@ -37,7 +37,14 @@ from ..reporting.index import previous_summary, reports_root_of
 from ..reporting.progress import Waiting
 from ..reporting.snapshot import diff_snapshots
 from ..security.secrets import secret_from_env
-from .provider_run import ProviderRun, fail_from, skip
+from .provider_run import (
+    PROVIDER_STEP_REQUIRES,
+    WEBHOOK_ENDPOINT,
+    ProviderRun,
+    fail_from,
+    not_asked,
+    skip,
+)
 
 __all__ = ["GoLiveRun"]
 
@@ -55,12 +62,14 @@ class GoLiveRun(ProviderRun):
         self.extra_sent: list[tuple[str, SentMessage]] = []  # the provider's extra sends
 
     def _record_step(self, result: StepResult) -> StepReport:
+        """A provider-defined step: all of its checks need the token (PROVIDER_STEP_REQUIRES)."""
         if result.snapshot is not None:
             self.recorder.note(snapshot=dict(result.snapshot))
         return self._record(
             result.step,
             result.title,
             list(result.checks),
+            requires=PROVIDER_STEP_REQUIRES,
             tables=tuple(result.tables),
             details=dict(result.details),
         )
@@ -100,7 +109,7 @@ class GoLiveRun(ProviderRun):
         confirmed), or None. Every controlled send asks this: the common one with the provider's
         extra sends, and a provider's own send step (Onyx's messaging)."""
         failed = [c.check_id for c in self.recorder.checks
-                  if c.check_id.startswith("preflight.") and c.failed]  # fmt: skip
+                  if c.check_id.startswith("preflight.") and not c.met]  # fmt: skip
         return f"not sent: preflight failed ({', '.join(failed)}); fix it first" if failed else None
 
     def test_send(self) -> StepReport:
@@ -109,28 +118,19 @@ class GoLiveRun(ProviderRun):
         title = "Send accepted (202 QUEUED)"
         if self.send_settings is None:
             reason = f"no test_send section: {self.provider.title}'s send is its own step"
-            return self._record(step, step_title, [skip("send.accepted", title, reason)])
+            return self._record(step, step_title, [not_asked("send.accepted", title, reason)])
         if not self.send_settings.enabled:
             return self._record(
-                step, step_title, [skip("send.accepted", title, "test_send.enabled is false")]
+                step, step_title, [not_asked("send.accepted", title, "test_send.enabled is false")]
             )
-        if not self.token_ok or self.client is None:
-            return self._record(step, step_title, [skip("send.accepted", title, "no token")])
-        blocked = self.send_blocked_by_preflight()
-        if blocked:  # a send whose outcome cannot be confirmed is not made
-            return self._record(step, step_title, [skip("send.accepted", title, blocked)])
         sender_check = self.provider.sender_check_id(self.params)
-        if any(c.check_id == sender_check and c.failed for c in self.recorder.checks):
+        # a send whose outcome cannot be confirmed is not made (a failed preflight, no token,
+        # its sender failing its check): it is BLOCKED by what failed
+        blocked = self.unmet_requirement("send.accepted", sender_check)
+        if blocked is not None or not self.token_ok or self.client is None:
+            reason = f"not sent: {blocked.check_id} is not met" if blocked else "no token"
             return self._record(
-                step,
-                step_title,
-                [
-                    skip(
-                        "send.accepted",
-                        title,
-                        f"sending number {self.send_settings.send_from} failed its check",
-                    )
-                ],
+                step, step_title, [skip("send.accepted", title, reason)], requires=(sender_check,)
             )
         outcome = controlled_send(
             self.client,
@@ -148,7 +148,9 @@ class GoLiveRun(ProviderRun):
         self.sent = outcome.message
         self._note_messages()
         checks = [outcome.check, *self._extra_sends()]
-        return self._record(step, step_title, checks, details=outcome.details)
+        return self._record(
+            step, step_title, checks, requires=(sender_check,), details=outcome.details
+        )
 
     def _note_messages(self) -> None:
         """The run's controlled sends in the summary: the first, then the provider's extra ones."""
@@ -160,8 +162,9 @@ class GoLiveRun(ProviderRun):
         checks = []
         for extra in self.provider.extra_sends(self.params, self.run_id):
             check_id, title = f"send.accepted.{extra.label}", f"{extra.label} send accepted"
-            if any(c.check_id == extra.sender_check and c.failed for c in self.recorder.checks):
-                checks.append(skip(check_id, title, f"{extra.sender_check} failed"))
+            needs = (extra.sender_check,)
+            if self.unmet_requirement(check_id, *needs) is not None:
+                checks.append(skip(check_id, title, f"{extra.sender_check} failed", requires=needs))
                 continue
             outcome = controlled_send(
                 self.client, self.ledger, run_id=self.run_id, step=f"test-send-{extra.label}",
@@ -170,7 +173,7 @@ class GoLiveRun(ProviderRun):
                 show_phone=self.show_phone, window=self.window,
                 run_started_at=self.ledger.run_started_at(self.run_id),
             )  # fmt: skip
-            checks.append(replace(outcome.check, check_id=check_id, title=title))
+            checks.append(replace(outcome.check, check_id=check_id, title=title, requires=needs))
             if outcome.message.message_id:
                 self.extra_sent.append((extra.label, outcome.message))
                 self._note_messages()
@@ -203,6 +206,7 @@ class GoLiveRun(ProviderRun):
                 f"lifecycle.{label}.final", f"{label} lifecycle reaches {expect}",
                 "PASS" if ok else "FAIL", f"{message.message_id}: final state {state}",
                 remedy=None if ok else "read its events in the report; quote the message id.",
+                requires=(f"send.accepted.{label}",),
             ))  # fmt: skip
         return checks
 
@@ -229,11 +233,19 @@ class GoLiveRun(ProviderRun):
         """Wait (with progress) for queued → sent → delivered|failed; each state is its own check."""
         step, step_title = "lifecycle", "Lifecycle confirmation (webhooks)"
         states = ("queued", "sent", "final")
-        if self.sent is None or self.sent.message_id is None or self.send_settings is None:
+        if self.send_settings is None or not self.send_settings.enabled:
+            reason = "no controlled send in this run to follow"
+            return self._record(step, step_title, [not_asked(f"lifecycle.{s}", f"message.{s}", reason)
+                                                   for s in states])  # fmt: skip
+        blocked = self.unmet_requirement("lifecycle.queued")
+        if blocked is not None or self.sent is None or self.sent.message_id is None:
+            reason = (
+                f"not waited for: {blocked.check_id} is not met" if blocked else "no accepted send"
+            )
             return self._record(
                 step,
                 step_title,
-                [skip(f"lifecycle.{s}", f"message.{s}", "no accepted send") for s in states],
+                [skip(f"lifecycle.{s}", f"message.{s}", reason) for s in states],
             )
         expect = self.send_settings.expect
         timeout = self.send_settings.lifecycle_timeout_seconds
@@ -283,6 +295,8 @@ class GoLiveRun(ProviderRun):
         checks = lifecycle_checks(
             lifecycle, expect, timeout, model.event_of, self.provider.identity_name,
             queued_on_acceptance=model.queued_on_acceptance,
+            receiver_up=any(c.check_id == WEBHOOK_ENDPOINT and c.status == "PASS"
+                            for c in self.recorder.checks),
         )  # fmt: skip
         if prior:
             checks.append(prior_events_check(message_id, accepted, prior))
@@ -320,10 +334,13 @@ class GoLiveRun(ProviderRun):
         """What support needs to trace this send later, and a check that it can."""
         step, step_title = "support", "Support handoff"
         title = "Send traceable by messageId and externalReference"
-        if self.sent is None or self.sent.message_id is None:
-            return self._record(
-                step, step_title, [skip("support.trace", title, "no accepted send")]
-            )
+        if self.send_settings is None or not self.send_settings.enabled:
+            reason = "no controlled send in this run to trace"
+            return self._record(step, step_title, [not_asked("support.trace", title, reason)])
+        blocked = self.unmet_requirement("support.trace")
+        if blocked is not None or self.sent is None or self.sent.message_id is None:
+            reason = f"not traced: {blocked.check_id} is not met" if blocked else "no accepted send"
+            return self._record(step, step_title, [skip("support.trace", title, reason)])
         by_id = by_ref = 0
         try:
             by_id = len(self._read_events(self.sent.message_id))
@@ -372,8 +389,12 @@ class GoLiveRun(ProviderRun):
         title = "Webhook endpoint conformance"
         if not self.params.probe.enabled:
             return self._record(
-                step, step_title, [skip("probe.all", title, "probe.enabled is false")]
+                step, step_title, [not_asked("probe.all", title, "probe.enabled is false")]
             )
+        blocked = self.unmet_requirement("probe.all")
+        if blocked is not None:  # every probe request would go unanswered: one root cause
+            reason = f"not probed: {blocked.check_id} is not met"
+            return self._record(step, step_title, [skip("probe.all", title, reason)])
         hooks = self.params.webhooks
         try:
             secret = secret_from_env(

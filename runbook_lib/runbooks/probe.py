@@ -39,7 +39,14 @@ from ..providers.base import Provider, get_provider
 from ..reporting.progress import LIVE_SECONDS, Waiting
 from ..sources import EventSource, PollingSource
 
-__all__ = ["ProbeReader", "ProbeResult", "SourceReader", "StoreReader", "run_probe"]
+__all__ = [
+    "ProbeReader",
+    "ProbeResult",
+    "SourceReader",
+    "StoreReader",
+    "endpoint_answers",
+    "run_probe",
+]
 
 ACK_LIMIT, ACK_WARN = 5.0, 2.0
 SIDE_EFFECT_WAIT = 5.0  # seconds a stored event may take to show in the event source
@@ -123,6 +130,23 @@ def _check_url(url: str) -> None:
             remedy="give the integration's webhook endpoint, e.g. "
             "https://hooks.example.com/webhooks/redcloud.",
         )
+
+
+def endpoint_answers(url: str, *, timeout: float = 5.0) -> tuple[Answer, str]:
+    """One unsigned GET to the endpoint: its answer (any HTTP status means it is up), and where
+    it is as a report may show it (host and port only: a webhook path may hold a token)."""
+    try:
+        _check_url(url)
+    except ConfigurationError as exc:
+        return Answer(None, 0.0, exc.message), "(not an http(s) URL)"
+    parsed = httpx.URL(url)
+    where = f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+    started = time.perf_counter()
+    try:
+        response = httpx.get(url, timeout=timeout, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return Answer(None, time.perf_counter() - started, type(exc).__name__), where
+    return Answer(response.status_code, time.perf_counter() - started), where
 
 
 class _Prober:

@@ -1,8 +1,9 @@
 """What go-live and the drills share: a run against one provider, recorded and closed in the ledger.
 
 Steps never raise for an operational failure: they record a FAIL check carrying the requestId and
-the fix, and later steps that depend on it are SKIPped with the reason, so the report always
-reaches its verdict. Only a bug ends a run early (the CLI then exits 2 and says where).
+the fix, and the checks that depend on it are BLOCKED by it (:data:`PRECONDITIONS`, resolved by
+:func:`runbook_lib.core.checks.resolve_blocked`), so the report always reaches its verdict and
+names the root cause first. Only a bug ends a run early (the CLI then exits 2 and says where).
 """
 
 from __future__ import annotations
@@ -19,14 +20,31 @@ from ..core.ledger import SendLedger
 from ..core.locks import LOCK_NOTE_ENV
 from ..core.parameters import RunbookParameters, load_parameters
 from ..core.sends import ReplayWindow, idempotency_key_for
-from ..providers.base import Provider, get_provider
+from ..providers.base import WEBHOOK_ENDPOINT_CHECK, Provider, get_provider
 from ..reporting.progress import report_progress
 from .base import RecordedRun
 
 if TYPE_CHECKING:
     from ..sources import EventSource
 
-__all__ = ["DrillsRun", "ProviderRun", "fail_from", "skip"]
+__all__ = ["PRECONDITIONS", "DrillsRun", "ProviderRun", "fail_from", "not_asked", "skip"]
+
+WEBHOOK_ENDPOINT = WEBHOOK_ENDPOINT_CHECK
+# What each check needs, declared once (check-id pattern → the check ids it requires): a check
+# whose requirement FAILed or is BLOCKED is BLOCKED by the root cause, never a FAIL of its own.
+# A provider adds its own checks' needs (``Provider.preconditions``); the steps a provider
+# defines (identity, senders, its own go-live steps) all need the token.
+PRECONDITIONS: dict[str, tuple[str, ...]] = {
+    "auth.*": ("preflight.secret",),
+    "send.accepted*": ("preflight.*", "auth.token"),
+    "send.replay": ("send.accepted",),
+    "lifecycle.*": ("send.accepted", WEBHOOK_ENDPOINT),
+    "support.trace": ("send.accepted", "lifecycle.queued", WEBHOOK_ENDPOINT),
+    "drill.*": ("auth.token",),
+    "drill.webhook_*": (WEBHOOK_ENDPOINT,),
+    "probe.*": (WEBHOOK_ENDPOINT,),
+}
+PROVIDER_STEP_REQUIRES = ("auth.token",)
 
 
 def fail_from(check_id: str, title: str, exc: RunbookError, **evidence: Any) -> Check:
@@ -42,8 +60,15 @@ def fail_from(check_id: str, title: str, exc: RunbookError, **evidence: Any) -> 
     )
 
 
-def skip(check_id: str, title: str, reason: str) -> Check:
-    return Check(check_id, title, "SKIP", reason)
+def skip(check_id: str, title: str, reason: str, *, requires: tuple[str, ...] = ()) -> Check:
+    """Not run, for ``reason``; BLOCKED instead when what it ``requires`` (or what the run's
+    preconditions say it needs) failed."""
+    return Check(check_id, title, "SKIP", reason, requires=requires)
+
+
+def not_asked(check_id: str, title: str, reason: str) -> Check:
+    """Not run because the parameter file does not ask for it: a SKIP that nothing blocks."""
+    return Check(check_id, title, "SKIP", reason, asked=False)
 
 
 class ProviderRun(RecordedRun):
@@ -75,6 +100,10 @@ class ProviderRun(RecordedRun):
         self.token_ok = False
         self.clock_skew: float | None = None
         self.window = ReplayWindow(seconds=params.provider.idempotency_window_hours * 3600)
+        self.preconditions = {
+            pattern: tuple(dict.fromkeys([*PRECONDITIONS.get(pattern, ()), *needs]))
+            for pattern, needs in [*PRECONDITIONS.items(), *self.provider.preconditions.items()]
+        }
 
     @classmethod
     def open(cls, params_file: str | Path, *, run_id: str = "", **kwargs: Any) -> ProviderRun:
@@ -126,6 +155,7 @@ class ProviderRun(RecordedRun):
         if p.fault_profile is not None:
             checks.append(self._apply_fault_profile())
         checks.append(self._event_source_check())
+        checks.append(self._webhook_endpoint_check())
         lock_note = self._environ.get(
             LOCK_NOTE_ENV
         )  # set by the CLI when it took a dead run's lock
@@ -158,6 +188,31 @@ class ProviderRun(RecordedRun):
             "event_source.path, and point the account webhook at it.",
         )
 
+    def _webhook_endpoint_check(self) -> Check:
+        """Whether the webhook endpoint answers at all: every check that waits for a webhook
+        needs it (:data:`PRECONDITIONS`), so a receiver that is down is one root cause."""
+        from .probe import endpoint_answers
+
+        title = "Webhook endpoint answers"
+        url = self.params.webhooks.endpoint_url
+        if not url:
+            return not_asked(WEBHOOK_ENDPOINT, title, "webhooks.endpoint_url is not set")
+        answer, where = endpoint_answers(url)
+        if answer.status is not None and answer.status not in (502, 503, 504):
+            return Check(
+                WEBHOOK_ENDPOINT, title, "PASS",
+                f"{where} answered a GET with HTTP {answer.status}: it is up",
+                evidence={"status": answer.status},
+            )  # fmt: skip
+        return Check(
+            WEBHOOK_ENDPOINT, title, "FAIL",
+            f"the webhook endpoint at {where} gave {answer.describe()}: no webhook can be "
+            "received, so nothing that waits for one can be confirmed",
+            evidence={"status": answer.status, "error": answer.error},
+            remedy="start the receiver (runbook receiver --db ...) or correct "
+            "webhooks.endpoint_url so it points at the running endpoint, then re-run.",
+        )  # fmt: skip
+
     def _apply_fault_profile(self) -> Check:
         title = "Sandbox fault profile applied"
         if not self.is_sandbox:
@@ -182,6 +237,7 @@ class ProviderRun(RecordedRun):
                 "WARN",
                 "the provider sent no Date header; clock skew not measured.",
                 remedy="make sure this host runs NTP: webhook timestamps are checked to ±5 min.",
+                requires=("auth.token",),  # no answer at all is no Date either: blocked by that
             )
         skew = time.time() - server
         self.clock_skew = skew
@@ -251,7 +307,9 @@ class ProviderRun(RecordedRun):
         step, step_title = "drills", "Failure drills"
         if not self.params.drills.enabled:
             return self._record(
-                step, step_title, [skip("drill.all", "Failure drills", "drills.enabled is false")]
+                step,
+                step_title,
+                [not_asked("drill.all", "Failure drills", "drills.enabled is false")],
             )
         if not self.token_ok or self.client is None:
             return self._record(step, step_title, [skip("drill.all", "Failure drills", "no token")])
@@ -282,6 +340,7 @@ class ProviderRun(RecordedRun):
             provider=self.provider,
             params=self.params,
             webhook_secret=self._webhook_secret(),
+            unmet=self.unmet_requirement,
         )
         notes = (
             ()

@@ -86,7 +86,57 @@ def test_a_failed_check_fails_its_item_with_the_checks_remedy_as_todo():
     failed = {i.item.item_id: i for i in gate.items if i.status == "FAIL"}
     assert set(failed) == {"SEND-2", "GEN-3"}
     assert failed["SEND-2"].todo == "send the same key again."
-    assert gate.as_check().status == "FAIL"
+    # the gate only repeats send.replay's FAIL: it is NO-GO, BLOCKED by that root cause (issue 15;
+    # this asserted a FAIL of its own before)
+    gate_check = gate.as_check()
+    assert gate.verdict == "NO-GO" and not gate_check.met
+    assert gate_check.status == "BLOCKED" and gate_check.blocked_by == "send.replay"
+
+
+def test_an_attestation_cannot_hide_a_check_that_failed_or_is_blocked_in_this_run():
+    """A failing check wins over an attestation: it stands in only for checks that did not run."""
+    checks = [c for c in passing_checks() if c.check_id not in ("send.replay", "support.trace")]
+    checks += [
+        Check("send.replay", "replay", "FAIL", "second messageId", remedy="send the same key."),
+        Check("support.trace", "trace", "BLOCKED", "not run", blocked_by="send.replay"),
+    ]
+    atts = [attest(i) for i in ATTESTATION_ITEMS | {"SEND-2", "SUP-1", "FAIL-1"}]
+    gate = evaluate_gate(
+        [c for c in checks if c.check_id != "drill.invalid_credentials"], atts,
+        evidence_rules=always(True), today=TODAY,
+    )  # fmt: skip
+    statuses = {i.item.item_id: i.status for i in gate.items}
+    assert statuses["SEND-2"] == "FAIL"  # attested, but its check failed in this run
+    assert statuses["SUP-1"] == "BLOCKED"  # attested, but its check is blocked
+    assert statuses["FAIL-1"] == "ATTESTED"  # its drill did not run: the attestation stands in
+    assert gate.verdict == "NO-GO"
+
+
+def test_items_whose_checks_are_blocked_say_by_what_and_never_enable_and_run():
+    """A wrong base URL: the token fails, everything that needs the API is BLOCKED by it; the
+    gate says "blocked by auth.token", not "enable and run drill.X" (drills are enabled)."""
+    root = Check(
+        "auth.token", "Access token acquired", "FAIL", "unreachable", remedy="check base_url."
+    )
+    checks = [c for c in passing_checks() if not c.check_id.startswith(("auth.", "whoami.",
+              "numbers.", "send.", "lifecycle.", "support.", "drill.", "probe."))]  # fmt: skip
+    checks += [root] + [
+        Check(i, i, "BLOCKED", "not run: needs auth.token", blocked_by="auth.token")
+        for i in ("whoami.context", "numbers.list", "send.accepted", "send.replay",
+                  "lifecycle.queued", "lifecycle.sent", "lifecycle.final", "support.trace",
+                  "drill.all", "probe.all")
+    ]  # fmt: skip
+    gate = evaluate_gate(checks, [attest(i) for i in ATTESTATION_ITEMS],
+                         evidence_rules=always(True), today=TODAY)  # fmt: skip
+    unmet = gate.blocking_unmet
+    assert unmet and not [i.todo for i in unmet if "enable and run" in (i.todo or "")]
+    blocked = {i.item.item_id: i for i in unmet if i.status == "BLOCKED"}
+    assert {"CTX-2", "NUM-1", "FAIL-1", "FAIL-6", "WH-3"} <= set(blocked)  # stood in for
+    assert all(i.todo.startswith("blocked by auth.token: fix auth.token") for i in blocked.values())
+    assert [i.item.item_id for i in unmet if i.status == "FAIL"] == ["AUTH-1"]
+    gate_check = gate.as_check()  # the gate only repeats the root cause: BLOCKED by it
+    assert gate_check.status == "BLOCKED" and gate_check.blocked_by == "auth.token"
+    assert "BLOCKED" in gate._repr_html_()
 
 
 def test_checks_that_did_not_run_leave_items_not_verified():

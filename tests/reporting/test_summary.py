@@ -35,7 +35,44 @@ def test_outcome_and_exit_code_follow_the_checks_and_the_verdict_cell():
         "PASS", failed_cell={"cellIndex": 3, "section": "x", "error": "E", "message": "m"}
     )
     assert (failed.outcome, failed.exit_code) == ("ERROR", 2)
-    assert summary("PASS", "FAIL", "SKIP").counts == {"PASS": 1, "FAIL": 1, "WARN": 0, "SKIP": 1}
+    assert summary("PASS", "FAIL", "SKIP").counts == {
+        "PASS": 1, "FAIL": 1, "BLOCKED": 0, "WARN": 0, "SKIP": 1,
+    }  # fmt: skip
+
+
+def test_a_blocked_check_is_counted_not_met_and_named_under_its_root_cause(tmp_path):
+    """BLOCKED is its own count, the run exits 1 like a FAIL, and summary.json names the root
+    cause first with how many checks it blocked."""
+    root = Check("preflight.webhook_endpoint", "Webhook endpoint answers", "FAIL", "refused",
+                 remedy="start the receiver.")  # fmt: skip
+    blocked = [
+        Check(f"lifecycle.{s}", s, "BLOCKED", "not run", blocked_by=root.check_id)
+        for s in ("queued", "sent")
+    ]
+    data = {"runId": "run-1", "facts": {"verdict": {"outcome": "FAIL"}},
+            "steps": [StepReport("s", "Step", (root, *blocked)).to_dict()]}  # fmt: skip
+    written = Summary.from_evidence(data, kind="go-live", environment="sandbox", run_id=None,
+                                    started=STARTED)  # fmt: skip
+    assert (written.outcome, written.exit_code) == ("FAIL", 1)
+    only_blocked = {"runId": "r", "facts": {"verdict": {}},
+                    "steps": [StepReport("s", "S", tuple(blocked)).to_dict()]}  # fmt: skip
+    assert Summary.from_evidence(only_blocked, kind="go-live", environment="sandbox",
+                                 run_id=None, started=STARTED).exit_code == 1  # fmt: skip
+    written.write(tmp_path)
+    raw = json.loads((tmp_path / "summary.json").read_text())
+    assert raw["counts"]["BLOCKED"] == 2 and raw["counts"]["FAIL"] == 1
+    assert raw["rootCauses"] == [{"id": "preflight.webhook_endpoint", "title": "Webhook endpoint answers",
+                                  "summary": "refused", "remedy": "start the receiver.", "blocked": 2}]  # fmt: skip
+    read = Summary.load(tmp_path)
+    assert read == written
+    assert [c.blocked_by for c in read.checks] == [None, root.check_id, root.check_id]
+    assert (
+        read.verdict()
+        .headline()
+        .startswith(
+            "FAIL: root cause preflight.webhook_endpoint (Webhook endpoint answers), 2 check(s) blocked"
+        )
+    )
 
 
 def test_what_is_written_is_what_is_read_with_checks_as_objects(tmp_path):
@@ -45,7 +82,8 @@ def test_what_is_written_is_what_is_read_with_checks_as_objects(tmp_path):
     assert read == written and read.path == tmp_path
     assert all(isinstance(c, Check) for c in read.checks)
     raw = json.loads((tmp_path / "summary.json").read_text())
-    assert raw["counts"] == {"PASS": 1, "FAIL": 1, "WARN": 0, "SKIP": 0} and raw["runId"] == "run-1"
+    assert raw["counts"] == {"PASS": 1, "FAIL": 1, "BLOCKED": 0, "WARN": 0, "SKIP": 0}
+    assert raw["runId"] == "run-1"
 
 
 def test_a_missing_or_damaged_summary_reads_as_none(tmp_path):

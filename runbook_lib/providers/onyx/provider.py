@@ -15,7 +15,7 @@ from typing import Any
 from ...core.events import WebhookEvent
 from ...core.parameters import RunbookParameters
 from ...core.signing import STANDARD_WEBHOOKS
-from ..base import ExportFormat, ExtraSend, SandboxKit, StepResult
+from ..base import WEBHOOK_ENDPOINT_CHECK, ExportFormat, ExtraSend, SandboxKit, StepResult
 from . import steps
 from .client import OnyxClient, build_onyx_client
 from .contract import LIFECYCLE, event_from_envelope, probe_envelope
@@ -38,6 +38,17 @@ class OnyxProvider:
     settings_model = OnyxSettings
     credential_name = "partner credential"
     acceptance = (202, "accepted")
+    # messaging is Onyx's controlled send (the runbook's rule: never after a failed preflight);
+    # what waits for its webhooks waits for nothing when the endpoint is down
+    preconditions = {
+        "messaging.*": ("preflight.*",),
+        "messaging.lifecycle": ("messaging.send", WEBHOOK_ENDPOINT_CHECK),
+        "webhooks.test_event": (WEBHOOK_ENDPOINT_CHECK,),
+        "webhooks.replay": (WEBHOOK_ENDPOINT_CHECK,),
+        "webhooks.history": (WEBHOOK_ENDPOINT_CHECK,),
+        "drill.replay_known_event": (WEBHOOK_ENDPOINT_CHECK,),
+        "drill.endpoint_outage": (WEBHOOK_ENDPOINT_CHECK,),
+    }
     drills = (
         "revoked_credential",
         "wrong_environment_key",

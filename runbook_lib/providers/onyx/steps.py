@@ -285,6 +285,11 @@ def _webhooks(run: Any, client: OnyxClient | None, s: OnyxSettings, state: dict)
 
 def _test_event(run: Any, client: OnyxClient, webhook_id: str, s: OnyxSettings) -> Check:
     title = "Test event delivered and found in the event store"
+    blocked = run.unmet_requirement("webhooks.test_event")
+    if blocked is not None:  # nothing could receive it: not sent, not waited for (BLOCKED)
+        return Check(
+            "webhooks.test_event", title, "SKIP", f"not sent: {blocked.check_id} is not met"
+        )
     try:
         sent = client.test_webhook(webhook_id)
     except RunbookError as exc:

@@ -32,6 +32,7 @@ class RedCloudProvider:
     credential_name = "client secret"
     acceptance = (202, "QUEUED")
     settings_model = None  # its parameters are the common sections (provider, numbers, test_send)
+    preconditions: dict[str, tuple[str, ...]] = {}  # the runbook's own cover Red Cloud's checks
     drills = (
         "invalid_credentials",
         "expired_token",

@@ -13,7 +13,7 @@ from typing import Any
 from ...core.events import WebhookEvent
 from ...core.parameters import RunbookParameters
 from ...security.secrets import secret_from_env
-from ..base import ExportFormat, ExtraSend, SandboxKit, StepResult
+from ..base import WEBHOOK_ENDPOINT_CHECK, ExportFormat, ExtraSend, SandboxKit, StepResult
 from . import steps
 from .client import RetrySettings
 from .contract import LIFECYCLE, SENDAPI_SIGNATURE, event_from_envelope, probe_envelope
@@ -54,6 +54,11 @@ class SendApiProvider:
     credential_name = "API key"
     acceptance = (201, "queued")  # WhatsApp answers status "accepted"
     settings_model = SendApiSettings
+    # its drills that post to the integration's endpoint wait for nothing when it is down
+    preconditions = {
+        "drill.endpoint_ack": (WEBHOOK_ENDPOINT_CHECK,),
+        "drill.session_disconnected": (WEBHOOK_ENDPOINT_CHECK,),
+    }
     drills = ("invalid_key", "revoked_key", "expired_key", "scope_limited_key", "rate_limited",
               "idempotency_mismatch", "missing_key", "webhook_signature", "endpoint_ack", "webhook_outage",
               "session_disconnected")  # fmt: skip

@@ -147,7 +147,8 @@ def test_a_failed_preflight_makes_no_onyx_send(stack, tmp_path):
         golive.close()
     assert preflight.status == "FAIL"
     messaging = next(r for r in steps if any(c.check_id == "messaging.send" for c in r.checks))
-    for check in messaging.checks:
-        assert check.status == "SKIP" and "preflight.event_source" in check.summary, check
+    for check in messaging.checks:  # BLOCKED by it (issue 15: this asserted SKIP before)
+        assert check.status == "BLOCKED" and "preflight.event_source" in check.summary, check
+        assert check.blocked_by == "preflight.event_source"
     outbox = stack.sandbox.sandbox.state.outbox
     assert [e.type for e in outbox.events.values() if e.type.startswith("message.")] == []

@@ -69,7 +69,9 @@ def test_a_disconnected_session_exits_1_naming_the_check(stack, tmp_path):
     assert run.exit_code == 1
     session = by_id(run)["whatsapp.session"]
     assert session.status == "FAIL" and "disconnected" in session.summary
-    assert by_id(run)["send.accepted"].status == "SKIP"  # its sender failed: nothing is sent
+    # its sender failed: nothing is sent, BLOCKED by it (issue 15: this asserted SKIP before)
+    assert by_id(run)["send.accepted"].status == "BLOCKED"
+    assert by_id(run)["send.accepted"].blocked_by == "whatsapp.session"
 
 
 def test_a_session_on_another_number_fails(stack, tmp_path):
