@@ -229,8 +229,16 @@ class Summary:
 
     @property
     def failure_domain_name(self) -> str | None:
-        """The failure domain an audit named (``healthy`` when none), else None."""
-        return (self.failure_domain or {}).get("domain")
+        """The failure domain an audit named (``healthy`` when none); for another run that failed,
+        its root cause(s) first (``root cause auth.token``); else None."""
+        if self.failure_domain:
+            return self.failure_domain.get("domain")
+        causes = self.root_causes
+        if not causes:
+            return None
+        return "root cause " + ", ".join(r.check.check_id for r in causes[:2]) + (
+            f" (+{len(causes) - 2})" if len(causes) > 2 else ""
+        )
 
     @property
     def never_started(self) -> bool:

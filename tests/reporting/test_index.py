@@ -59,7 +59,7 @@ def test_each_run_shows_kind_environment_outcome_gate_domain_and_exit_code(tmp_p
              r["exitCode"]) for r in data["runs"]]  # fmt: skip
     assert rows == [  # newest first; the killed run is listed, not dropped
         ("drills", "staging", "INCOMPLETE", None, None, None),
-        ("go-live", "staging", "FAIL", "NO-GO", None, 1),
+        ("go-live", "staging", "FAIL", "NO-GO", "root cause c.1", 1),  # its root cause
         ("audit", "staging", "FAIL", None, "auth", 1),
         ("go-live", "sandbox", "PASS", "GO", None, 0),
     ]
