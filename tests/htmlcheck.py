@@ -102,12 +102,16 @@ def external_loads(html: str) -> list[str]:
 # What a Python repr looks like in text a person reads: None, a bool, a dict, a tuple or list of
 # strings. (Tracebacks are exempt: a failing report shows its traceback below the cause.)
 _REPR = re.compile(r"\bNone\b|\bTrue\b|\bFalse\b|\{'|\('|\['")
+# a cell whose output is a bare str shows it quoted: '20261201T…'
+_STR_REPR = re.compile(r"\s*'[^'\n]*'\s*")
 
 
 def python_reprs(html: str) -> list[str]:
     """Each place where ``html``'s readable text shows a Python repr, with some context."""
     found = []
     for text in parse(html).text:
+        if _STR_REPR.fullmatch(text):
+            found.append(text.strip())
         for match in _REPR.finditer(text):
             context = text[max(0, match.start() - 40) : match.end() + 40]
             if not any(bad in context for bad in ADVERSARIAL):

@@ -45,6 +45,22 @@ def show(value: Any) -> str:
     return str(value)
 
 
+class Note:
+    """A line of plain text a notebook cell shows as text, never as a quoted Python string."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:  # a cell's text/plain output
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f"<p style='margin:4px 0;color:#57606a'>{esc(self.text)}</p>"
+
+
 def esc(value: Any) -> str:
     """``value`` as HTML text, safe in element content and in quoted attributes alike.
 

@@ -208,6 +208,9 @@ class AuditRun(RecordedRun):
         """The audited window as people read it (UTC)."""
         return f"{self.start:%Y-%m-%d %H:%M:%S}Z → {self.end:%Y-%m-%d %H:%M:%S}Z"
 
+    def _about_detail(self) -> str:
+        return f", window {self.window}"
+
     # -- 1. context -----------------------------------------------------------------------------
     def context(self) -> StepReport:
         """Token health, whoami and numbers (read-only), and drift since the last passing go-live."""

@@ -10,6 +10,7 @@ from typing import Any
 from ..core.checks import Check, StepReport, Verdict
 from ..core.ledger import new_run_id
 from ..core.parameters import RunbookParameters
+from ..core.rendering import Note
 from ..reporting.logs import configure_run_logging
 from ..reporting.progress import report_progress
 from ..reporting.recorder import RunRecorder
@@ -70,6 +71,17 @@ class RecordedRun:
         return next(
             (c for c in self.recorder.checks if not c.met and wanted.needs(c.check_id)), None
         )
+
+    def about(self) -> Note:
+        """What this run is, as the notebook's first output reads it (no quoted Python string)."""
+        from ..providers.base import get_provider
+
+        provider = get_provider(self.params.provider.kind).title
+        return Note(f"{self.kind} run {self.run_id} — {provider}, environment "
+                    f"{self.params.environment}{self._about_detail()}")  # fmt: skip
+
+    def _about_detail(self) -> str:
+        return ""
 
     def show_phone(self, number: str | None) -> str | None:
         """A phone number as reports may show it (masked unless privacy.mask_destinations is off)."""
