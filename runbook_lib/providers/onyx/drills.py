@@ -14,6 +14,7 @@ from typing import Any
 
 from ...core.checks import Check
 from ...core.errors import AuthError, ParameterError, ProviderError
+from ...reporting.progress import Waiting
 from ...security.secrets import Secret
 from .messaging import checked_send
 
@@ -176,11 +177,14 @@ def _endpoint_outage(ctx: Any) -> Check:
         try:
             sent = ctx.client.test_webhook(hook.webhook_id)
             key, deadline = resource_key("webhook", hook.webhook_id), time.monotonic() + ctx.timeout
+            live = Waiting(f"test event {sent.event_id} through the outage", ctx.timeout,
+                           say=ctx.progress)  # fmt: skip
             while time.monotonic() < deadline:
                 stored = [e for e in ctx.source.events_for(conversation_id=key)
                           if e.event_id == sent.event_id]  # fmt: skip
                 if stored:
                     break
+                live.update("not stored yet")
                 ctx.sleep(0.2)
         finally:
             control.clear_faults()

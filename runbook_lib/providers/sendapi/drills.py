@@ -31,6 +31,7 @@ import httpx
 from ...core.checks import Check
 from ...core.errors import RunbookError, SendPolicyError
 from ...core.lifecycle import reconstruct
+from ...reporting.progress import Waiting
 from ...security.secrets import REGISTRY, Secret, secret_from_env
 from .contract import LIFECYCLE
 from .errors import CODE_NAMES
@@ -241,11 +242,13 @@ def _drill_session_disconnected(ctx: DrillContext) -> Check:
     with SandboxControl(ctx.sandbox_url) as control:
         event_id = control.disconnect_session(session, reason="drill")
         deadline, acked = time.monotonic() + ctx.timeout, None
+        live = Waiting(f"the endpoint to acknowledge {event_id}", ctx.timeout, say=ctx.progress)
         try:
             while time.monotonic() < deadline and acked is None:
                 acked = next((d for d in control.deliveries() if d["eventId"] == event_id
                               and d["status"] is not None and 200 <= d["status"] < 300), None)  # fmt: skip
                 if acked is None:
+                    live.update("session disconnected, no acknowledgement yet")
                     ctx.sleep(0.2)
         finally:
             control.connect_session(session)
@@ -274,11 +277,13 @@ def _drill_webhook_outage(ctx: DrillContext) -> Check:
         try:
             sent = ctx.client.send(payload, idempotency_key=f"{ctx.key_prefix}-outage")
             deadline, lifecycle = time.monotonic() + ctx.timeout, None
+            live = Waiting(f"{sent.message_id} through the outage", ctx.timeout, say=ctx.progress)
             while time.monotonic() < deadline:
                 events = ctx.events_for(sent.message_id or "")
                 lifecycle = reconstruct(events, LIFECYCLE).messages.get(sent.message_id or "")
                 if lifecycle and lifecycle.is_terminal:
                     break
+                live.update(" → ".join(e.event_type for e in lifecycle.events) if lifecycle else "")
                 ctx.sleep(0.2)
             ids = {e.event_id for e in (lifecycle.events if lifecycle else ())}
             refused = [d for d in control.deliveries()

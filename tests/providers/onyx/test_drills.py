@@ -70,3 +70,12 @@ def test_a_client_that_takes_a_live_key_on_the_sandbox_fails_the_drill(ctx):
     lax = DrillContext(**{**ctx.__dict__, "make_client": lambda secret: Lenient()})
     check = PROVIDER.drill_functions()["wrong_environment_key"](lax)
     assert check.status == "FAIL" and "accepted" in check.summary
+
+
+def test_the_endpoint_outage_drill_says_what_it_waits_for_and_the_time_left(ctx):
+    lines: list[str] = []
+    check = PROVIDER.drill_functions()["endpoint_outage"](
+        DrillContext(**{**ctx.__dict__, "progress": lines.append})
+    )
+    assert check.status == "PASS", check
+    assert any("waiting for test event" in line and "s left" in line for line in lines), lines
