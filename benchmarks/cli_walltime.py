@@ -9,6 +9,10 @@ on the sandbox within papermill's empty notebook + 4 s, with the shipped 2 s web
 The machine is shared, so its load drifts during a run: each round times every command once, in
 turn (baseline, go-live, trace, ...), and each figure is the median over ``ROUNDS`` rounds. The
 deltas compare medians taken under the same drift. ``CLI_BENCH_ROUNDS`` overrides the rounds.
+
+``CLI_BENCH_BEFORE=<folder>`` (a checkout of another commit, e.g. ``git archive <commit> | tar -x
+-C <folder>``) also times go-live and trace with that folder's ``runbook_lib`` and notebooks
+(first on ``PYTHONPATH``, kernel included) in the same rounds: a before/after under equal load.
 """
 
 from __future__ import annotations
@@ -55,9 +59,11 @@ def main() -> None:
     from tests.stack import running_stack
 
     runbook = str(BIN / "runbook")
-    times: dict[str, list[float]] = {
-        name: [] for name in ("python", "papermill", "help", "reports", "go-live", "trace")
-    }
+    before = os.environ.get("CLI_BENCH_BEFORE")
+    names = ["python", "papermill", "help", "reports", "go-live", "trace"]
+    if before:
+        names += ["go-live before", "trace before"]
+    times: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="cli-bench-") as tmp:
         folder = Path(tmp)
         empty = _empty_notebook(folder)
@@ -66,16 +72,23 @@ def main() -> None:
         with running_stack(folder) as stack:
             params = stack.params(drills={"enabled": True, "outage_seconds": OUTAGE_SECONDS})
             env = {**os.environ, **stack.env}
+            env_before = {**env, "PYTHONPATH": str(before),
+                          "RUNBOOK_NOTEBOOKS": str(Path(before or ".") / "notebooks")}  # fmt: skip
             golive = [runbook, "go-live", "--params", str(params), "--new-run"]
             _seconds(golive, env=env, cwd=folder)  # warm-up: caches, and a message to trace
             summary = next((folder / "reports").rglob("summary.json"))
             message_id = json.loads(summary.read_text())["messages"][0]["messageId"]
             trace = [runbook, "trace", "--params", str(params), "--message-id", message_id]
-            for _ in range(ROUNDS):
+            for round_no in range(ROUNDS):
                 times["python"].append(_seconds([sys.executable, "-c", "pass"]))
                 times["papermill"].append(_seconds(papermill, cwd=folder))
-                times["go-live"].append(_seconds(golive, env=env, cwd=folder))
-                times["trace"].append(_seconds(trace, env=env, cwd=folder))
+                for command, argv in (("go-live", golive), ("trace", trace)):
+                    variants = [(command, env)]
+                    if before:  # alternating which goes first, so neither gets the quieter slot
+                        variants.append((f"{command} before", env_before))
+                        variants = variants[:: 1 if round_no % 2 else -1]
+                    for name, variant_env in variants:
+                        times[name].append(_seconds(argv, env=variant_env, cwd=folder))
                 times["help"].append(_seconds([runbook, "--help"], cwd=folder))
                 times["reports"].append(_seconds([runbook, "reports"], cwd=folder))
     m = {name: statistics.median(values) for name, values in times.items()}
@@ -88,10 +101,12 @@ def main() -> None:
     for name, label in (("help", "runbook --help"), ("reports", "runbook reports")):
         print(f"  {label:<32} : {m[name]:6.2f} s        <= 0.50 s         "
               f"{_verdict(m[name], 0.5)}")  # fmt: skip
-    for name, label, budget in (
-        ("go-live", f"runbook go-live ({OUTAGE_SECONDS:g} s drill)", 4.0),
-        ("trace", "runbook trace", 1.0),
-    ):
+    rows = [("go-live", f"runbook go-live ({OUTAGE_SECONDS:g} s drill)", 4.0),
+            ("trace", "runbook trace", 1.0)]  # fmt: skip
+    if before:
+        rows = [rows[0], ("go-live before", "  same, before", 4.0), rows[1],
+                ("trace before", "  same, before", 1.0)]  # fmt: skip
+    for name, label, budget in rows:
         delta = m[name] - base
         print(f"  {label:<32} : {m[name]:6.2f} s = base {delta:+.2f} s "
               f"({m[name] / base:.2f}x)  <= base +{budget:g} s  {_verdict(delta, budget)}"
