@@ -111,6 +111,13 @@ def main() -> None:
         print(f"  {label:<32} : {m[name]:6.2f} s = base {delta:+.2f} s "
               f"({m[name] / base:.2f}x)  <= base +{budget:g} s  {_verdict(delta, budget)}"
               f"  (rounds: {', '.join(f'{t:.2f}' for t in times[name])})")  # fmt: skip
+    if before:  # per round, after minus before: the load both saw cancels out
+        for command in ("go-live", "trace"):
+            paired = [
+                a - b for a, b in zip(times[command], times[f"{command} before"], strict=True)
+            ]
+            print(f"  {command} after - before, paired   : median {statistics.median(paired):+.2f} s"
+                  f"  (rounds: {', '.join(f'{d:+.2f}' for d in paired)})")  # fmt: skip
 
 
 if __name__ == "__main__":
