@@ -45,6 +45,11 @@ class CatalogItem:
         return "checks + evidence" if self.evidence else "checks"
 
 
+# The catalog is data shipped with the package, read by every run (the CLI validating parameters and
+# the kernel): libyaml's loader reads it ~10x faster than the pure-Python one, same objects.
+_CATALOG_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @cache
 def load_catalog(provider: str | None = None) -> tuple[CatalogItem, ...]:
     """A provider's readiness catalog (data shipped in its folder; the default provider's)."""
@@ -52,7 +57,7 @@ def load_catalog(provider: str | None = None) -> tuple[CatalogItem, ...]:
 
     text = get_provider(provider).readiness_catalog()
     items = []
-    for raw in yaml.safe_load(text)["items"]:
+    for raw in yaml.load(text, Loader=_CATALOG_LOADER)["items"]:
         verify = raw["verify"]
         items.append(
             CatalogItem(

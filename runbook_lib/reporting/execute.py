@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from ..core.invocation import INVOKED_BY_ENV
 from ..security.leakguard import SecretChannel, scan_and_redact
 from ..security.secrets import REGISTRY
-from .html import write_html
+from .html import verdict_html, warm_html_exporter, write_html
 from .kernels import PrivateKernels, stop_promptly
-from .notebook_format import load_nbformat
+from .notebook_format import load_nbformat, load_papermill
 from .progress import ProgressChannel
 from .recorder import EVIDENCE_FILE, REPORT_DIR_ENV
 from .summary import (
@@ -132,8 +132,7 @@ def execute_report(
     ``invoked_by`` tells the kernel who runs it, so its fixes name the CLI's flags
     (:mod:`runbook_lib.core.invocation`).
     """
-    load_nbformat()  # before papermill imports it
-    import papermill
+    papermill = load_papermill()
     from papermill.exceptions import PapermillExecutionError
 
     started = datetime.now(UTC)
@@ -147,6 +146,7 @@ def execute_report(
     os.environ.update(kernel_env)
     error: str | None = None
     kernels = PrivateKernels()
+    warm_html_exporter()  # while the kernel runs, this process mostly waits on it
     try:
         with stop_promptly(kernels):
             papermill.execute_notebook(
@@ -195,9 +195,17 @@ def execute_report(
 def _finish(
     report_dir: Path, summary: Summary, secrets: list[tuple[str, str]], cwd: Path
 ) -> NotebookRun:
-    """Write summary and HTML, then let the leak guard scan and redact every artifact."""
+    """Write summary and HTML, then let the leak guard scan and redact every artifact.
+
+    The HTML is rebuilt after the scan from the redacted notebook and the summary that carries the
+    leak guard's result, and scanned once more. When the scan left the notebook as it was and the
+    header reads the same, that rebuild would render the very same page (the HTML on disk is
+    already scanned), so it is skipped.
+    """
+    notebook = report_dir / NOTEBOOK_FILE
     summary.write(report_dir)
-    write_html(report_dir, summary)
+    notebook_before = _contents(notebook)
+    header = write_html(report_dir, summary)
     leak = scan_and_redact(report_dir, secrets=secrets, project_root=cwd)
     redacted = Summary.load(report_dir) or summary  # what the guard left of it
     error = None
@@ -207,9 +215,19 @@ def _finish(
         )
     summary = redacted.with_leak_guard(leak.to_dict(), error=error)
     summary.write(report_dir)
-    write_html(report_dir, summary)
-    scan_and_redact(report_dir, secrets=secrets, project_root=cwd)  # the rebuilt HTML, once more
+    if _contents(notebook) != notebook_before or verdict_html(summary) != header:
+        write_html(report_dir, summary)
+        scan_and_redact(
+            report_dir, secrets=secrets, project_root=cwd
+        )  # the rebuilt HTML, once more
     return NotebookRun(report_dir=report_dir, summary=summary)
+
+
+def _contents(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def write_config_error_report(

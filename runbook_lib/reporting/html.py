@@ -7,6 +7,8 @@ escaped where it is rendered.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from ..core.rendering import badge, esc
 from .notebook_format import load_nbformat
 from .summary import HTML_FILE, NOTEBOOK_FILE, Summary
 
-__all__ = ["write_html"]
+__all__ = ["verdict_html", "warm_html_exporter", "write_html"]
 
 
 def _gate_html(gate: dict[str, Any] | None) -> str:
@@ -67,7 +69,8 @@ def _status_html(summary: Summary) -> str:
     return "".join(parts)
 
 
-def _verdict_html(summary: Summary) -> str:
+def verdict_html(summary: Summary) -> str:
+    """The report's header: kind, environment, times, outcome, the gate and the verdict table."""
     title = summary.kind.capitalize()
     header = (
         f"<h2 style='margin:0 0 4px 0'>{esc(title)} report — {esc(summary.environment)}</h2>"
@@ -89,7 +92,7 @@ _SELF_CONTAINED_TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 
 
-def _html_exporter() -> Any:
+def _new_html_exporter() -> Any:
     """nbconvert's HTML exporter for reports: code hidden, self-contained (no external host)."""
     import jinja2
     from nbconvert import HTMLExporter
@@ -106,17 +109,50 @@ def _html_exporter() -> Any:
     )
 
 
-def write_html(report_dir: Path, summary: Summary) -> None:
-    """``report.html`` next to the executed notebook (an empty notebook when there is none)."""
+# One exporter per process, used by one render at a time. Importing nbconvert, compiling its
+# Jinja templates and the CSS selectors its post-processing runs take longer than rendering a
+# report (about 1 s on this project's machines): they are paid once, not per HTML file.
+_EXPORTER: list[Any] = []
+_EXPORTER_LOCK = threading.Lock()
+
+
+def _render(nb: Any, name: str) -> str:
+    with _EXPORTER_LOCK:
+        if not _EXPORTER:
+            _EXPORTER.append(_new_html_exporter())
+        body, _ = _EXPORTER[0].from_notebook_node(nb, resources={"metadata": {"name": name}})
+    return str(body)
+
+
+def warm_html_exporter() -> threading.Thread:
+    """Get the exporter ready in a background thread, e.g. while a report's kernel runs.
+
+    The thread imports nbconvert and renders an empty notebook, so the report's own renders find
+    everything compiled; a render that comes first waits for it. A failure here is left to the
+    report's render, which raises it where it is reported.
+    """
+
+    def warm() -> None:
+        with contextlib.suppress(Exception):  # the report's own render raises it, reported
+            _render(load_nbformat().v4.new_notebook(), "warm-up")
+
+    thread = threading.Thread(target=warm, name="html-exporter-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def write_html(report_dir: Path, summary: Summary) -> str:
+    """``report.html`` next to the executed notebook (an empty notebook when there is none).
+
+    Returns the report's header (:func:`verdict_html`) as it was written on top.
+    """
     nb_path = report_dir / NOTEBOOK_FILE
     nbformat = load_nbformat()
     nb = nbformat.read(nb_path, as_version=4) if nb_path.exists() else nbformat.v4.new_notebook()
+    header = verdict_html(summary)
     top = nbformat.v4.new_code_cell(source="")
-    top.outputs = [
-        nbformat.v4.new_output("display_data", data={"text/html": _verdict_html(summary)})
-    ]
+    top.outputs = [nbformat.v4.new_output("display_data", data={"text/html": header})]
     nb.cells.insert(0, top)
-    body, _ = _html_exporter().from_notebook_node(
-        nb, resources={"metadata": {"name": f"{summary.kind} report"}}
-    )
+    body = _render(nb, f"{summary.kind} report")
     (report_dir / HTML_FILE).write_text(body, encoding="utf-8")
+    return header

@@ -10,6 +10,7 @@ from runbook_lib.cli import run_go_live
 from runbook_lib.core.checks import Check
 from runbook_lib.core.gate import evaluate_gate, load_catalog
 from runbook_lib.core.parameters import Attestation
+from runbook_lib.providers.base import provider_names
 from runbook_lib.reporting.summary import Summary
 from tests.stack import running_stack
 
@@ -197,3 +198,17 @@ def test_go_live_with_rehearsal_attestations_is_go_and_labelled(tmp_path):
     assert set(gate["rehearsalAttestations"]) == ATTESTATION_ITEMS
     html = (run.report_dir / "report.html").read_text()
     assert "Rehearsal attestations" in html and "REHEARSAL" in html
+
+
+@pytest.mark.parametrize("provider", provider_names())
+def test_every_catalog_reads_the_same_with_the_fast_loader(provider):
+    import yaml
+
+    from runbook_lib.providers.base import get_provider
+
+    text = get_provider(provider).readiness_catalog()
+    expected = [raw["id"] for raw in yaml.safe_load(text)["items"]]
+    assert [item.item_id for item in load_catalog(provider)] == expected
+    assert yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) == yaml.safe_load(
+        text
+    )

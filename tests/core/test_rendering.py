@@ -10,7 +10,7 @@ import pytest
 from runbook_lib.core.checks import Check, StepReport, Verdict
 from runbook_lib.core.gate import CatalogItem, GateItem, GateReport
 from runbook_lib.core.rendering import badge, esc, kv_table, rows_table
-from runbook_lib.reporting.html import _verdict_html
+from runbook_lib.reporting.html import verdict_html
 from runbook_lib.reporting.index import build_index
 from runbook_lib.reporting.plots import Plot, timeline
 from runbook_lib.reporting.snapshot import Drift
@@ -62,7 +62,7 @@ def _renderings(bad: str) -> dict[str, str]:
         "gate": gate._repr_html_(),
         "drift": Drift([(bad, bad, bad)])._repr_html_(),
         # the exit code is an int in the typed summary: no text of the sender's can reach it
-        "report header": _verdict_html(Summary.from_dict({**summary, "exitCode": 1})),
+        "report header": verdict_html(Summary.from_dict({**summary, "exitCode": 1})),
     }
 
 

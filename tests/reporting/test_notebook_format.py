@@ -23,3 +23,19 @@ def test_notebooks_validate_without_the_iri_grammar_being_built():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["invalid", "refused", "grammar", "skipped"]
+
+
+def test_papermill_is_loaded_without_pyarrow_which_stays_importable():
+    code = (
+        "import sys\n"
+        "from runbook_lib.reporting.notebook_format import load_papermill\n"
+        "papermill = load_papermill()\n"
+        "print('pyarrow loaded' if 'pyarrow' in sys.modules else 'pyarrow skipped')\n"
+        "print('local-io', type(papermill.iorw.papermill_io.get_handler('out.ipynb')).__name__)\n"
+        "import pyarrow.fs\n"
+        "print('pyarrow importable')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [
+        "pyarrow", "skipped", "local-io", "LocalHandler", "pyarrow", "importable"
+    ]  # fmt: skip
