@@ -153,7 +153,7 @@ def test_console_output_is_redacted_like_the_artifacts(tmp_path, capsys, monkeyp
     own, from_kernel = "cs-" + "9f8e7d6c5b4a" * 2, 'tok "kernel" <é>-' + "0a1b2c3d4e5f"
     monkeypatch.setenv("RUNBOOK_TEST_SECRET", own)
 
-    def leaky_index(root: Path) -> Path:
+    def leaky_index(root: Path, *_: object) -> Path:
         secret_from_env("RUNBOOK_TEST_SECRET", purpose="client secret")
         with SecretChannel() as channel:  # the kernel's end writes what it registers
             write_fifo(channel.path, encode_line(from_kernel, "access token (kernel)"))
