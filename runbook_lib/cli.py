@@ -308,6 +308,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sandbox + receiver on free loopback ports, go-live against them, then stop both."""
     from .core.parameters import parameters_from_dict
+    from .core.sandbox_kit import REHEARSAL_RETRY_SCHEDULE
     from .receiver import run_receiver
 
     provider = get_provider(args.provider)
@@ -330,7 +331,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             webhook_url=receiver.webhook_url,
             webhook_secret=webhook_secret,
             lifecycle_delay=args.lifecycle_delay,
-            webhook_retry_schedule=(0.5, 1.0, 2.0, 5.0),
+            webhook_retry_schedule=REHEARSAL_RETRY_SCHEDULE,
         )
         with kit.run(config) as sandbox:
             _say(f"sandbox  {sandbox.url}\nreceiver {receiver.webhook_url}")

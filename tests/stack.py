@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from runbook_lib.core.parameters import parameters_from_dict
+from runbook_lib.core.sandbox_kit import REHEARSAL_RETRY_SCHEDULE
 from runbook_lib.providers.base import DEFAULT_PROVIDER, get_provider
 from runbook_lib.receiver import run_receiver
 
@@ -94,7 +95,7 @@ def running_stack(
             webhook_url=receiver.webhook_url,
             webhook_secret=webhook_secret,
             lifecycle_delay=0,
-            webhook_retry_schedule=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+            webhook_retry_schedule=REHEARSAL_RETRY_SCHEDULE,
             **sandbox_options,
         )
         with kit.run(config) as sandbox:

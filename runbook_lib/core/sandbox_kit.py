@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
+    "REHEARSAL_RETRY_SCHEDULE",
     "ConnectionReset",
     "FaultProfile",
     "Faults",
@@ -40,6 +41,12 @@ __all__ = [
     "iso",
     "only_keys",
 ]
+
+# A rehearsal's webhook retry schedule (seconds between attempts): the contracts' schedules (5 s,
+# 5 min, 30 min, ...) compressed so a drill's endpoint outage of a few seconds is retried within
+# a quarter of a second of its end. The demo and the tests start sandboxes with it; a sandbox
+# started without it keeps its contract's schedule.
+REHEARSAL_RETRY_SCHEDULE: tuple[float, ...] = (0.05, 0.1, 0.1) + (0.25,) * 16 + (0.5, 1.0, 2.0, 5.0)
 
 
 def iso(ts: float | None = None) -> str:
