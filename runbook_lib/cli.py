@@ -638,7 +638,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(
-        "--webhook-url", help="account webhook URL, e.g. http://127.0.0.1:8766/webhooks/redcloud"
+        "--webhook-url",
+        help="account webhook URL: where `runbook receiver --provider <kind>` takes them, "
+        "e.g. http://127.0.0.1:8766/webhooks/redcloud",
     )
     p.add_argument(
         "--lifecycle-delay", type=float, default=1.0, help="seconds between lifecycle events"
