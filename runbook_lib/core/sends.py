@@ -1,7 +1,8 @@
 """Controlled sends: allowlisted, capped, and never twice for the same run step.
 
 The idempotency key is derived from environment, run and step, and written to the ledger before
-the request. A recorded acceptance (202 and a messageId in the ledger) is final: a re-executed
+the request. A recorded acceptance (the provider's accepted answer, Red Cloud's 202 ``QUEUED``,
+and a messageId in the ledger) is final: a re-executed
 cell, a resumed run or ``--run-id`` reports it and never POSTs that send again. A key the ledger
 holds without an acceptance is re-sent only while the provider still remembers it (its
 idempotency window); a run older than that window sends nothing at all.
@@ -26,6 +27,7 @@ __all__ = [
     "SendOutcome",
     "Sender",
     "SentMessage",
+    "acceptance_title",
     "controlled_send",
     "idempotency_key_for",
     "prove_replay",
@@ -77,6 +79,13 @@ class ReplayWindow:
 
 def _hours_ago(age_seconds: float | None) -> str:
     return "at an unreadable time" if age_seconds is None else f"{age_seconds / 3600:.1f} h ago"
+
+
+def acceptance_title(acceptance: tuple[int, str]) -> str:
+    """The send check's title, naming how the provider answers an accepted send
+    (``acceptance``: the provider's, e.g. Red Cloud's ``(202, "QUEUED")``)."""
+    http_status, status = acceptance
+    return f"Send accepted ({http_status} {status})"
 
 
 def idempotency_key_for(environment: str, run_id: str, step: str) -> str:
@@ -134,17 +143,21 @@ def controlled_send(
     payload: dict[str, Any],
     allowlist: list[str],
     max_sends: int,
+    acceptance: tuple[int, str],
     show_phone: Callable[[str | None], str | None] = mask_phone,
     window: ReplayWindow = ReplayWindow(),
     run_started_at: str | None = None,
 ) -> SendOutcome:
     """Send ``payload`` once for ``run_id``/``step``; refuse destinations off the allowlist.
 
+    ``acceptance`` is how the provider answers an accepted send (``Provider.acceptance``), named
+    in the check's title; once it answered, the title names what the client expected of this
+    send (a SendAPI WhatsApp send: 201 ``accepted``).
     A step the ledger already holds as accepted is reported from the ledger without a request.
     Nothing is POSTed when ``run_started_at`` (or an earlier attempt of this key) lies outside
     ``window``: the provider would no longer recognise the key and could send a second message.
     """
-    title = "Send accepted (202 QUEUED)"
+    title = acceptance_title(acceptance)
     key = idempotency_key_for(environment, run_id, step)
     message = SentMessage(step=step, idempotency_key=key)
     to = payload.get("to")
@@ -197,6 +210,7 @@ def controlled_send(
     message.accepted_at = result.accepted_at
     message.status = result.status
     message.request_ids = list(result.request_ids)
+    title = acceptance_title((result.expected_http_status, result.expected_status))
     ledger.record_response(
         run_id,
         step,
@@ -225,7 +239,7 @@ def controlled_send(
         "resumedFromLedger": message.resumed,
     }
     summary = (
-        f"accepted into the provider's queue as {message.message_id} "
+        f"accepted ({result.http_status} {message.status}) as {message.message_id} "
         "(acceptance only — delivery is confirmed by webhooks below)"
     )
     if message.resumed:
