@@ -30,6 +30,7 @@ __all__ = [
     "acceptance_title",
     "controlled_send",
     "idempotency_key_for",
+    "ledgered_send",
     "prove_replay",
 ]
 
@@ -180,18 +181,8 @@ def controlled_send(
             return _recorded_acceptance(entry, title, show_phone)
         _refuse_outside_window(ledger, entry, window, run_started_at)
         message.resumed = entry.answered or entry.attempts > 0
-        ledger.record_attempt(run_id, step)
-        result = client.send(entry.request, idempotency_key=entry.idempotency_key)
+        result = _send_recorded(client, ledger, entry)
     except RunbookError as exc:
-        if isinstance(exc, ProviderError) and exc.status is not None:
-            ledger.record_response(
-                run_id,
-                step,
-                status=exc.status,
-                message_id=None,
-                external_reference=None,
-                request_id=exc.request_id,
-            )
         return SendOutcome(
             Check(
                 "send.accepted",
@@ -211,16 +202,6 @@ def controlled_send(
     message.status = result.status
     message.request_ids = list(result.request_ids)
     title = acceptance_title((result.expected_http_status, result.expected_status))
-    ledger.record_response(
-        run_id,
-        step,
-        status=result.http_status,
-        message_id=message.message_id,
-        external_reference=message.external_reference,
-        request_id=result.request_id,
-        accepted_at=message.accepted_at if isinstance(message.accepted_at, str) else None,
-        provider_status=message.status if isinstance(message.status, str) else None,
-    )
     problems = []
     if result.http_status != result.expected_http_status:
         problems.append(f"status {result.http_status}, expected {result.expected_http_status}")
@@ -268,6 +249,76 @@ def controlled_send(
         message,
         details,
     )
+
+
+def _send_recorded(client: Sender, ledger: SendLedger, entry: LedgerEntry) -> Acceptance:
+    """POST the reserved ``entry`` under its key; the attempt, then the answer (or the refusal's
+    status), go into the ledger.
+
+    Raises:
+        RunbookError: the client's, once the ledger holds what the provider said.
+    """
+    ledger.record_attempt(entry.run_id, entry.step)
+    try:
+        result = client.send(entry.request, idempotency_key=entry.idempotency_key)
+    except ProviderError as exc:
+        if exc.status is not None:
+            ledger.record_response(
+                entry.run_id,
+                entry.step,
+                status=exc.status,
+                message_id=None,
+                external_reference=None,
+                request_id=exc.request_id,
+            )
+        raise
+    ledger.record_response(
+        entry.run_id,
+        entry.step,
+        status=result.http_status,
+        message_id=result.message_id,
+        external_reference=result.external_reference or entry.request.get("externalReference"),
+        request_id=result.request_id,
+        accepted_at=result.accepted_at if isinstance(result.accepted_at, str) else None,
+        provider_status=result.status if isinstance(result.status, str) else None,
+    )
+    return result
+
+
+def ledgered_send(
+    client: Sender,
+    ledger: SendLedger,
+    *,
+    run_id: str,
+    step: str,
+    idempotency_key: str,
+    payload: dict[str, Any],
+) -> Acceptance:
+    """A send other than the controlled one (a drill's), made through the ledger like it.
+
+    The key is written before the request and the answer after it, so a re-run of the run
+    replays the same key (never a second message) and support finds the send by its messageId
+    or externalReference. A step the ledger holds as accepted is answered from the ledger,
+    without a request.
+
+    Raises:
+        SendPolicyError: the step was reserved with another body (``ledger_body_changed``).
+        RunbookError: the provider's refusal, recorded first.
+    """
+    entry = ledger.reserve(run_id, step, idempotency_key, payload)
+    if entry.accepted:
+        return Acceptance(
+            message_id=entry.message_id,
+            external_reference=entry.external_reference,
+            status=entry.provider_status,
+            accepted_at=entry.accepted_at or entry.responded_at,
+            http_status=entry.status or 0,
+            request_id=entry.request_id,
+            request_ids=(entry.request_id,) if entry.request_id else (),
+            attempts=0,
+            replayed=True,
+        )
+    return _send_recorded(client, ledger, entry)
 
 
 def _refuse_outside_window(
