@@ -152,6 +152,7 @@ def run_go_live(
         return _execute(
             kind, params_path, params.environment, reports_root=reports_root,
             parameters={"run_id": run_id}, run_id=run_id, extra_env=kernel_env or None,
+            lock_taken_over=lock.taken_over,
         )  # fmt: skip
     finally:
         lock.release()
@@ -201,6 +202,7 @@ def _execute(
     parameters: dict[str, str],
     run_id: str | None = None,
     extra_env: dict[str, str] | None = None,
+    lock_taken_over: dict[str, Any] | None = None,
 ) -> NotebookRun:
     """Execute the kind's notebook into a new dated report folder."""
     cwd = Path.cwd()
@@ -214,6 +216,7 @@ def _execute(
         run_id=run_id,
         extra_env=extra_env,
         progress=ConsolePrinter(),  # each step and wait as it happens, not all at the end
+        lock_taken_over=lock_taken_over,
     )
 
 
@@ -639,7 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(
-        "--webhook-url", help="account webhook URL, e.g. http://127.0.0.1:8766/webhooks/redcloud"
+        "--webhook-url",
+        help="account webhook URL: where `runbook receiver --provider <kind>` takes them, "
+        "e.g. http://127.0.0.1:8766/webhooks/redcloud",
     )
     p.add_argument(
         "--lifecycle-delay", type=float, default=1.0, help="seconds between lifecycle events"

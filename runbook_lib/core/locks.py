@@ -54,12 +54,17 @@ def _describe(holder: dict[str, Any]) -> str:
 
 @dataclass
 class EnvironmentLock:
-    """A held lock: what it records, and the note if it was taken over from a dead run."""
+    """A held lock: what it records, and the note if it was taken over from a dead run.
+
+    ``taken_over`` is the run it was taken from (``pid``, ``runId``, ``startedAt``, ``host``,
+    ``kind``), for the summary's ``lockTakenOver``; None when the lock was free.
+    """
 
     path: Path
     holder: dict[str, Any]
     takeover_note: str | None
     _file: IO[str]
+    taken_over: dict[str, Any] | None = None
 
     def record_run_id(self, run_id: str) -> None:
         """Name the run holding the lock once its id is chosen (resumed or new)."""
@@ -115,8 +120,10 @@ class EnvironmentLock:
                 f"is stuck; runs of one environment take turns (lock: {path}).",
             ) from None
         previous = _read(handle)
-        note = None
+        note, taken_over = None, None
         if previous:
+            keep = ("pid", "runId", "startedAt", "host", "kind")
+            taken_over = {key: previous.get(key) for key in keep}
             state = "no longer running" if not _pid_alive(previous.get("pid")) else "not holding it"
             note = (
                 f"Took over the {environment} run lock left by {_describe(previous)}: that "
@@ -130,7 +137,7 @@ class EnvironmentLock:
             "startedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "host": socket.gethostname(),
         }
-        lock = cls(path, holder, note, handle)
+        lock = cls(path, holder, note, handle, taken_over=taken_over)
         lock._write()
         return lock
 

@@ -88,9 +88,14 @@ _CELL = 'style="border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertica
 def rows_table(
     headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: Iterable[int] = ()
 ) -> str:
-    """A plain table; columns whose index is in ``raw`` hold trusted HTML (badges)."""
+    """A plain table; columns whose index is in ``raw`` hold trusted HTML (badges).
+
+    With no header text (``headers`` empty or all blank) the table has no header row, rather
+    than an empty one.
+    """
     raw_cols = set(raw)
     head = "".join(f"<th {_CELL}>{esc(h)}</th>" for h in headers)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(h.strip() for h in headers) else ""
     body = []
     for row in rows:
         cells = "".join(
@@ -98,8 +103,9 @@ def rows_table(
             for i, cell in enumerate(row)
         )
         body.append(f"<tr>{cells}</tr>")
-    return f"<table {_TABLE}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table {_TABLE}>{thead}<tbody>{''.join(body)}</tbody></table>"
 
 
 def kv_table(pairs: Mapping[str, Any]) -> str:
-    return rows_table(["", ""], [(k, v) for k, v in pairs.items()])
+    """A two-column key/value table, without a header row (the keys say what each value is)."""
+    return rows_table((), [(k, v) for k, v in pairs.items()])

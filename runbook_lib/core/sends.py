@@ -1,7 +1,8 @@
 """Controlled sends: allowlisted, capped, and never twice for the same run step.
 
 The idempotency key is derived from environment, run and step, and written to the ledger before
-the request. A recorded acceptance (202 and a messageId in the ledger) is final: a re-executed
+the request. A recorded acceptance (the provider's accepted answer, Red Cloud's 202 ``QUEUED``,
+and a messageId in the ledger) is final: a re-executed
 cell, a resumed run or ``--run-id`` reports it and never POSTs that send again. A key the ledger
 holds without an acceptance is re-sent only while the provider still remembers it (its
 idempotency window); a run older than that window sends nothing at all.
@@ -26,8 +27,10 @@ __all__ = [
     "SendOutcome",
     "Sender",
     "SentMessage",
+    "acceptance_title",
     "controlled_send",
     "idempotency_key_for",
+    "ledgered_send",
     "prove_replay",
 ]
 
@@ -77,6 +80,13 @@ class ReplayWindow:
 
 def _hours_ago(age_seconds: float | None) -> str:
     return "at an unreadable time" if age_seconds is None else f"{age_seconds / 3600:.1f} h ago"
+
+
+def acceptance_title(acceptance: tuple[int, str]) -> str:
+    """The send check's title, naming how the provider answers an accepted send
+    (``acceptance``: the provider's, e.g. Red Cloud's ``(202, "QUEUED")``)."""
+    http_status, status = acceptance
+    return f"Send accepted ({http_status} {status})"
 
 
 def idempotency_key_for(environment: str, run_id: str, step: str) -> str:
@@ -134,17 +144,21 @@ def controlled_send(
     payload: dict[str, Any],
     allowlist: list[str],
     max_sends: int,
+    acceptance: tuple[int, str],
     show_phone: Callable[[str | None], str | None] = mask_phone,
     window: ReplayWindow = ReplayWindow(),
     run_started_at: str | None = None,
 ) -> SendOutcome:
     """Send ``payload`` once for ``run_id``/``step``; refuse destinations off the allowlist.
 
+    ``acceptance`` is how the provider answers an accepted send (``Provider.acceptance``), named
+    in the check's title; once it answered, the title names what the client expected of this
+    send (a SendAPI WhatsApp send: 201 ``accepted``).
     A step the ledger already holds as accepted is reported from the ledger without a request.
     Nothing is POSTed when ``run_started_at`` (or an earlier attempt of this key) lies outside
     ``window``: the provider would no longer recognise the key and could send a second message.
     """
-    title = "Send accepted (202 QUEUED)"
+    title = acceptance_title(acceptance)
     key = idempotency_key_for(environment, run_id, step)
     message = SentMessage(step=step, idempotency_key=key)
     to = payload.get("to")
@@ -167,18 +181,8 @@ def controlled_send(
             return _recorded_acceptance(entry, title, show_phone)
         _refuse_outside_window(ledger, entry, window, run_started_at)
         message.resumed = entry.answered or entry.attempts > 0
-        ledger.record_attempt(run_id, step)
-        result = client.send(entry.request, idempotency_key=entry.idempotency_key)
+        result = _send_recorded(client, ledger, entry)
     except RunbookError as exc:
-        if isinstance(exc, ProviderError) and exc.status is not None:
-            ledger.record_response(
-                run_id,
-                step,
-                status=exc.status,
-                message_id=None,
-                external_reference=None,
-                request_id=exc.request_id,
-            )
         return SendOutcome(
             Check(
                 "send.accepted",
@@ -197,16 +201,7 @@ def controlled_send(
     message.accepted_at = result.accepted_at
     message.status = result.status
     message.request_ids = list(result.request_ids)
-    ledger.record_response(
-        run_id,
-        step,
-        status=result.http_status,
-        message_id=message.message_id,
-        external_reference=message.external_reference,
-        request_id=result.request_id,
-        accepted_at=message.accepted_at if isinstance(message.accepted_at, str) else None,
-        provider_status=message.status if isinstance(message.status, str) else None,
-    )
+    title = acceptance_title((result.expected_http_status, result.expected_status))
     problems = []
     if result.http_status != result.expected_http_status:
         problems.append(f"status {result.http_status}, expected {result.expected_http_status}")
@@ -225,7 +220,7 @@ def controlled_send(
         "resumedFromLedger": message.resumed,
     }
     summary = (
-        f"accepted into the provider's queue as {message.message_id} "
+        f"accepted ({result.http_status} {message.status}) as {message.message_id} "
         "(acceptance only — delivery is confirmed by webhooks below)"
     )
     if message.resumed:
@@ -254,6 +249,76 @@ def controlled_send(
         message,
         details,
     )
+
+
+def _send_recorded(client: Sender, ledger: SendLedger, entry: LedgerEntry) -> Acceptance:
+    """POST the reserved ``entry`` under its key; the attempt, then the answer (or the refusal's
+    status), go into the ledger.
+
+    Raises:
+        RunbookError: the client's, once the ledger holds what the provider said.
+    """
+    ledger.record_attempt(entry.run_id, entry.step)
+    try:
+        result = client.send(entry.request, idempotency_key=entry.idempotency_key)
+    except ProviderError as exc:
+        if exc.status is not None:
+            ledger.record_response(
+                entry.run_id,
+                entry.step,
+                status=exc.status,
+                message_id=None,
+                external_reference=None,
+                request_id=exc.request_id,
+            )
+        raise
+    ledger.record_response(
+        entry.run_id,
+        entry.step,
+        status=result.http_status,
+        message_id=result.message_id,
+        external_reference=result.external_reference or entry.request.get("externalReference"),
+        request_id=result.request_id,
+        accepted_at=result.accepted_at if isinstance(result.accepted_at, str) else None,
+        provider_status=result.status if isinstance(result.status, str) else None,
+    )
+    return result
+
+
+def ledgered_send(
+    client: Sender,
+    ledger: SendLedger,
+    *,
+    run_id: str,
+    step: str,
+    idempotency_key: str,
+    payload: dict[str, Any],
+) -> Acceptance:
+    """A send other than the controlled one (a drill's), made through the ledger like it.
+
+    The key is written before the request and the answer after it, so a re-run of the run
+    replays the same key (never a second message) and support finds the send by its messageId
+    or externalReference. A step the ledger holds as accepted is answered from the ledger,
+    without a request.
+
+    Raises:
+        SendPolicyError: the step was reserved with another body (``ledger_body_changed``).
+        RunbookError: the provider's refusal, recorded first.
+    """
+    entry = ledger.reserve(run_id, step, idempotency_key, payload)
+    if entry.accepted:
+        return Acceptance(
+            message_id=entry.message_id,
+            external_reference=entry.external_reference,
+            status=entry.provider_status,
+            accepted_at=entry.accepted_at or entry.responded_at,
+            http_status=entry.status or 0,
+            request_id=entry.request_id,
+            request_ids=(entry.request_id,) if entry.request_id else (),
+            attempts=0,
+            replayed=True,
+        )
+    return _send_recorded(client, ledger, entry)
 
 
 def _refuse_outside_window(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from .app import ReceiverConfig, RunningReceiver, build_receiver, create_receiver_app, run_receiver
+from .app import (
+    ReceiverConfig,
+    RunningReceiver,
+    build_receiver,
+    create_receiver_app,
+    run_receiver,
+    webhook_path,
+)
 from .store import EventStore
 
 __all__ = [
@@ -12,4 +19,5 @@ __all__ = [
     "build_receiver",
     "create_receiver_app",
     "run_receiver",
+    "webhook_path",
 ]

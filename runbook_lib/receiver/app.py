@@ -6,7 +6,8 @@ bad or stale timestamps, a malformed signature header, a signed body that does n
 JSON with ``eventId``/``eventType`` (whatever the reason: too deep, a number too long...), or an
 ``eventId`` that differs from ``webhook-id`` → 400; a signature that does not match → 401; a body
 over ``max_body_bytes`` (declared or streamed) → 413, read no further; a body that stalls past
-``body_timeout`` → 408. Never 5xx for anything a sender did: a 5xx makes the provider retry
+``body_timeout`` → 408; a POST to another provider's path (``/webhooks/<kind>``) → 404 naming
+the path this receiver serves. Never 5xx for anything a sender did: a 5xx makes the provider retry
 forever. The one 5xx left is a database that cannot commit: the event is not stored, so the
 provider should retry.
 """
@@ -35,7 +36,13 @@ from starlette.routing import Route
 from ..core.errors import ConfigurationError, WebhookVerificationError
 from ..core.serving import BackgroundServer
 from ..core.signing import STANDARD_WEBHOOKS, TIMESTAMP_TOLERANCE_SECONDS
-from ..providers.base import Provider, SignatureScheme, get_provider
+from ..providers.base import (
+    DEFAULT_PROVIDER,
+    Provider,
+    SignatureScheme,
+    get_provider,
+    provider_names,
+)
 from ..security.secrets import secret_from_env
 from .store import DEFAULT_REJECTION_SAMPLES, EventStore
 
@@ -45,11 +52,20 @@ __all__ = [
     "check_signing_secrets",
     "create_receiver_app",
     "run_receiver",
+    "webhook_path",
 ]
 
 log = logging.getLogger("runbook.receiver")
 T = TypeVar("T")
-WEBHOOK_PATH = "/webhooks/redcloud"
+
+
+def webhook_path(kind: str | None = None) -> str:
+    """Where the receiver takes a provider's webhooks: ``/webhooks/<kind>`` (the default
+    provider's, ``/webhooks/redcloud``, when None)."""
+    return f"/webhooks/{kind or DEFAULT_PROVIDER}"
+
+
+WEBHOOK_PATH = webhook_path()  # Red Cloud's, the default provider's
 MAX_BODY_BYTES = 1024 * 1024
 BODY_TIMEOUT_SECONDS = 10.0
 HEADER_LIMITS = STANDARD_WEBHOOKS.header_limits
@@ -228,7 +244,7 @@ def create_receiver_app(
     secrets: Sequence[str] | str,
     store: EventStore,
     tolerance: int = TIMESTAMP_TOLERANCE_SECONDS,
-    path: str = WEBHOOK_PATH,
+    path: str | None = None,
     noop_path: str | None = None,
     provider: Provider | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
@@ -237,15 +253,18 @@ def create_receiver_app(
     """A Starlette app that receives a provider's webhooks into ``store``.
 
     The provider (the default one when None) says how deliveries are signed (its
-    :class:`~runbook_lib.providers.base.SignatureScheme`). ``noop_path`` (off by default;
+    :class:`~runbook_lib.providers.base.SignatureScheme`) and where they arrive: ``path``, by
+    default :func:`webhook_path` of its kind; a POST to any other ``/webhooks/<name>`` is a 404
+    naming that path (another provider's webhooks pointed at the wrong receiver). ``noop_path`` (off by default;
     benchmarks only) adds a route that verifies exactly like ``path`` and answers 200 without
     storing anything, so a benchmark can isolate the durable write.
 
     Raises:
         ConfigurationError: a secret is not in the scheme's format (see :func:`check_signing_secrets`).
     """
-    scheme = (provider or get_provider()).signature
-    parse = (provider or get_provider()).event_from_envelope
+    provider = provider or get_provider()
+    scheme, parse = provider.signature, provider.event_from_envelope
+    path = path or webhook_path(provider.kind)
     keys = check_signing_secrets(
         [secrets] if isinstance(secrets, str) else list(secrets),
         source="the receiver's secrets",
@@ -294,6 +313,19 @@ def create_receiver_app(
             return _reject(refused.status, refused.reason)
         return JSONResponse({"status": "accepted"})
 
+    async def elsewhere(request: Request) -> JSONResponse:
+        wrong, name = request.url.path, request.path_params["name"]
+        log.warning("refused a POST to %s: this receiver serves %s", wrong, path)
+        other = name if name in provider_names() else "<kind>"
+        detail = (
+            f"this receiver takes {provider.title} webhooks at {path}, not {wrong}: point the "
+            f"webhook at {path}, or run `runbook receiver --provider {other}` for {wrong}"
+        )
+        return JSONResponse(
+            {"status": "rejected", "reason": "wrong_path", "path": path, "detail": detail},
+            status_code=404,
+        )
+
     async def healthz(request: Request) -> JSONResponse:
         counts = await run_in_threadpool(store.counts)
         return JSONResponse({"status": "ok", "events": counts["events"]})
@@ -301,6 +333,7 @@ def create_receiver_app(
     routes = [Route(path, receive, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
     if noop_path is not None:
         routes.append(Route(noop_path, noop, methods=["POST"]))
+    routes.append(Route("/webhooks/{name:path}", elsewhere, methods=["POST"]))  # after ``path``
     return Starlette(routes=routes)
 
 
@@ -316,13 +349,17 @@ class ReceiverConfig:
     port: int = 8766
     db_path: Path = Path("state/receiver-events.sqlite")
     secret_env: str = "REDCLOUD_WEBHOOK_SECRET"
-    path: str = WEBHOOK_PATH
     provider: str | None = None  # a registered provider's name; the default provider when None
+    path: str | None = (
+        None  # where it takes the provider's webhooks; webhook_path(provider) if None
+    )
     max_body_bytes: int = MAX_BODY_BYTES
     body_timeout: float = BODY_TIMEOUT_SECONDS
     rejection_samples: int = DEFAULT_REJECTION_SAMPLES
 
     def __post_init__(self) -> None:
+        if self.path is None:
+            object.__setattr__(self, "path", webhook_path(self.provider))
         if self.max_body_bytes < 1:
             raise ConfigurationError(
                 f"max_body_bytes is {self.max_body_bytes}.",
@@ -382,14 +419,18 @@ def run_receiver(
     db_path: str | Path,
     secrets: Sequence[str] | str,
     port: int = 0,
-    path: str = WEBHOOK_PATH,
+    path: str | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
     rejection_samples: int = DEFAULT_REJECTION_SAMPLES,
     provider: Provider | None = None,
 ) -> Iterator[RunningReceiver]:
-    """Serve a receiver on 127.0.0.1 (a free port by default) until the block ends."""
+    """Serve a receiver on 127.0.0.1 (a free port by default) until the block ends.
+
+    It takes the provider's webhooks at ``path`` (:func:`webhook_path` of its kind by default).
+    """
     provider = provider or get_provider()
+    path = path or webhook_path(provider.kind)
     store = EventStore(
         db_path, rejection_samples=rejection_samples, parse=provider.event_from_envelope
     )

@@ -125,8 +125,12 @@ def execute_report(
     extra_env: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
     invoked_by: str = "cli",
+    lock_taken_over: dict[str, Any] | None = None,
 ) -> NotebookRun:
     """Run ``notebook`` under papermill into ``report_dir`` and write summary + HTML, always.
+
+    ``lock_taken_over`` (the run whose stale environment lock the caller took over) goes into
+    the summary as ``lockTakenOver`` whatever the notebook did, so a scheduler sees it.
 
     ``progress`` receives the run's progress lines while it runs (the CLI prints them);
     ``invoked_by`` tells the kernel who runs it, so its fixes name the CLI's flags
@@ -188,7 +192,11 @@ def execute_report(
         failed_cell=failed_cell,
         error=error,
     )
-    summary = replace(summary, duration_seconds=round(time.monotonic() - t0, 2))
+    summary = replace(
+        summary,
+        duration_seconds=round(time.monotonic() - t0, 2),
+        lock_taken_over=lock_taken_over,
+    )
     return _finish(report_dir, summary, [*REGISTRY.items(), *channel.received], cwd)
 
 

@@ -139,6 +139,8 @@ class Summary:
     )
     failed_cell: dict[str, Any] | None = None
     error: str | None = None
+    # the run whose stale lock this one took over (pid, runId, startedAt, host, kind), if any
+    lock_taken_over: dict[str, Any] | None = None
     duration_seconds: float | None = None
     leak_guard: dict[str, Any] | None = None
     schema_version: int = SUMMARY_SCHEMA_VERSION
@@ -236,8 +238,10 @@ class Summary:
         causes = self.root_causes
         if not causes:
             return None
-        return "root cause " + ", ".join(r.check.check_id for r in causes[:2]) + (
-            f" (+{len(causes) - 2})" if len(causes) > 2 else ""
+        return (
+            "root cause "
+            + ", ".join(r.check.check_id for r in causes[:2])
+            + (f" (+{len(causes) - 2})" if len(causes) > 2 else "")
         )
 
     @property
@@ -274,6 +278,7 @@ class Summary:
             "rehearsalExcluded": self.rehearsal_excluded,
             "failedCell": self.failed_cell,
             "error": self.error,
+            "lockTakenOver": self.lock_taken_over,
             "artifacts": {"notebook": NOTEBOOK_FILE, "html": HTML_FILE, "summary": SUMMARY_FILE},
         }
         if self.duration_seconds is not None:
@@ -305,6 +310,7 @@ class Summary:
             rehearsal_excluded=data.get("rehearsalExcluded"),
             failed_cell=data.get("failedCell"),
             error=data.get("error"),
+            lock_taken_over=data.get("lockTakenOver"),
             duration_seconds=data.get("durationSeconds"),
             leak_guard=data.get("leakGuard"),
             schema_version=int(data.get("schemaVersion", SUMMARY_SCHEMA_VERSION)),

@@ -9,6 +9,9 @@ provider live here:
 |-------------------|-----------------------------------------------------------------|-------------------------|
 | webhook_signature | an event signed with a wrong secret, POSTed to the integration's endpoint | 4xx, and nothing stored |
 
+A drill that sends makes it with :meth:`DrillContext.send`: through the run's send ledger, under a
+key of the run, like the controlled send — a re-run replays it, and support can trace it.
+
 Drills that need provider-side control are SKIPped with the reason against a target the parameter
 file does not declare a sandbox (``provider.sandbox``) — never reported as passed.
 """
@@ -28,7 +31,9 @@ import httpx
 from ..core.checks import Check
 from ..core.errors import RunbookError
 from ..core.events import WebhookEvent
+from ..core.ledger import SendLedger
 from ..core.parameters import EventSourceParameters
+from ..core.sends import Acceptance, ledgered_send
 from ..providers.base import Provider, get_provider
 from ..security.secrets import Secret
 from ..sources import EventSource, PollingSource
@@ -42,7 +47,8 @@ class DrillContext:
 
     ``event_store`` is where the integration's events are read from: an
     :class:`~runbook_lib.sources.EventSource` (a go-live passes a ``PollingSource``), or the path
-    of a receiver store.
+    of a receiver store. ``ledger`` and ``run_id`` are the run's send ledger (a go-live passes
+    its own): every drill send goes in it (:meth:`send`).
     """
 
     client: Any
@@ -62,6 +68,24 @@ class DrillContext:
     webhook_secret: str | None = None  # the endpoint's signing secret (drills that sign events)
     # the failed check a drill's check id requires, if any (the run's preconditions): not run then
     unmet: Callable[[str], Check | None] = lambda check_id: None
+    ledger: SendLedger | None = None
+    run_id: str | None = None
+
+    def send_key(self, name: str) -> str:
+        """The idempotency key of the drill send ``name``: the same on every re-run of the run."""
+        return f"{self.key_prefix}-{name}"
+
+    def send(self, name: str, payload: dict[str, Any]) -> Acceptance:
+        """A drill's send (``name``: which, e.g. ``outage``) with the client's ``send``, recorded
+        in the run's ledger as step ``drill-<name>`` under :meth:`send_key` before the request.
+
+        Without a ledger (a drill run on its own) the send is made under the same key.
+        """
+        key = self.send_key(name)
+        if self.ledger is None or self.run_id is None:
+            return self.client.send(payload, idempotency_key=key)
+        return ledgered_send(self.client, self.ledger, run_id=self.run_id, step=f"drill-{name}",
+                             idempotency_key=key, payload=payload)  # fmt: skip
 
     @property
     def source(self) -> EventSource:

@@ -31,7 +31,7 @@ from ..core.lifecycle_checks import (
     reached,
     split_at_acceptance,
 )
-from ..core.sends import SentMessage, controlled_send, prove_replay
+from ..core.sends import SentMessage, acceptance_title, controlled_send, prove_replay
 from ..providers.base import StepResult
 from ..reporting.index import previous_summary, reports_root_of
 from ..reporting.progress import Waiting
@@ -115,7 +115,7 @@ class GoLiveRun(ProviderRun):
     def test_send(self) -> StepReport:
         """One controlled send: allowlisted, capped, key in the ledger before the request."""
         step, step_title = "send", "Controlled test send"
-        title = "Send accepted (202 QUEUED)"
+        title = acceptance_title(self.provider.acceptance)
         if self.send_settings is None:
             reason = f"no test_send section: {self.provider.title}'s send is its own step"
             return self._record(step, step_title, [not_asked("send.accepted", title, reason)])
@@ -141,6 +141,7 @@ class GoLiveRun(ProviderRun):
             payload=self.provider.send_payload(self.params, self.run_id),
             allowlist=self.send_settings.allowlist,
             max_sends=self.send_settings.max_sends,
+            acceptance=self.provider.acceptance,
             show_phone=self.show_phone,
             window=self.window,
             run_started_at=self.ledger.run_started_at(self.run_id),
@@ -170,7 +171,7 @@ class GoLiveRun(ProviderRun):
                 self.client, self.ledger, run_id=self.run_id, step=f"test-send-{extra.label}",
                 environment=self.params.environment, payload=extra.payload,
                 allowlist=self.send_settings.allowlist, max_sends=self.send_settings.max_sends,
-                show_phone=self.show_phone, window=self.window,
+                acceptance=self.provider.acceptance, show_phone=self.show_phone, window=self.window,
                 run_started_at=self.ledger.run_started_at(self.run_id),
             )  # fmt: skip
             checks.append(replace(outcome.check, check_id=check_id, title=title, requires=needs))

@@ -341,6 +341,8 @@ class ProviderRun(RecordedRun):
             params=self.params,
             webhook_secret=self._webhook_secret(),
             unmet=self.unmet_requirement,
+            ledger=self.ledger,
+            run_id=self.run_id,
         )
         notes = (
             ()

@@ -13,6 +13,7 @@ import yaml
 
 from runbook_lib import cli
 from runbook_lib.core.locks import EnvironmentLock, lock_path_for
+from runbook_lib.reporting.summary import Summary
 from tests.stack import ROOT
 
 HOLD = textwrap.dedent(
@@ -118,3 +119,18 @@ def test_the_run_holds_the_lock_while_it_executes(tmp_path, secret, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         cli.run_go_live(params_file(tmp_path), reports_root=tmp_path / "r")
     assert seen["run_id"] and f"run {seen['run_id']}" in seen["refusal"]
+
+
+def test_a_taken_over_lock_is_in_the_summary_for_a_scheduler(tmp_path, secret):
+    """summary.json's lockTakenOver names the run whose stale lock this run took over."""
+    dead = holder(lock_file(tmp_path), "run-that-crashed", "die")
+    dead.communicate("")
+    run = cli.run_go_live(params_file(tmp_path), reports_root=tmp_path / "r")
+    written = json.loads((run.report_dir / "summary.json").read_text())
+    taken = written["lockTakenOver"]
+    assert (taken["pid"], taken["runId"]) == (dead.pid, "run-that-crashed")
+    assert taken["startedAt"].startswith("20")
+    assert Summary.load(run.report_dir).lock_taken_over == taken  # the typed reader has it too
+    # the next run found the lock released: nothing taken over
+    again = cli.run_go_live(params_file(tmp_path), reports_root=tmp_path / "r")
+    assert json.loads((again.report_dir / "summary.json").read_text())["lockTakenOver"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -112,3 +113,25 @@ def test_values_are_shown_for_people_never_as_python_reprs():
     assert esc(None) == "" and esc({"k": True}) == "k yes"
     table = kv_table({"sms": True, "window": ("x", "y"), "override": None})
     assert "True" not in table and "('" not in table and "None" not in table
+
+
+def _header_cells(html: str) -> list[str]:
+    return [tag for tag, _ in parse(html).tags if tag in ("thead", "th")]
+
+
+def test_key_value_tables_have_no_empty_header_row():
+    table = kv_table({"messageId": "msg_1", "attempts": 2})
+    assert _header_cells(table) == []
+    assert [t for t in parse(table).text if t.strip()] == ["messageId", "msg_1", "attempts", "2"]
+    # a step's details are such a table, below its checks table (whose header row stays)
+    check = Check("send.accepted", "Send accepted", "PASS", "ok")
+    step = StepReport("send", "Controlled test send", (check,), details={"to": "+1•••0001"})
+    html = step._repr_html_()
+    assert _header_cells(html).count("thead") == 1
+    assert re.findall(r"<th[^>]*>\s*</th>", html) == []  # no empty header cell anywhere
+
+
+def test_a_table_with_headers_keeps_its_header_row():
+    table = rows_table(["state", "at"], [("QUEUED", "07:00")])
+    assert _header_cells(table) == ["thead", "th", "th"]
+    assert rows_table(["", " "], [("a", "b")]).count("<th") == 0  # blank headers: none

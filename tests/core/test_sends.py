@@ -15,6 +15,8 @@ import pytest
 from runbook_lib import GoLiveRun, SendLedger
 from runbook_lib.core.invocation import INVOKED_BY_ENV
 from runbook_lib.core.parameters import load_parameters
+from runbook_lib.core.sends import Acceptance, controlled_send
+from runbook_lib.providers.base import get_provider, provider_names
 from runbook_lib.providers.redcloud.sandbox import SandboxControl
 from tests.stack import running_stack
 
@@ -180,3 +182,64 @@ def test_the_window_comes_from_the_parameter_file(tmp_path):
         assert check.status == "PASS"  # 25 h is inside the declared 48 h: the replay is proved
         assert len(golive_messages(stack)) == 1
         resumed.close()
+
+
+# -- the check names the provider's own acceptance -----------------------------------------------
+class _Accepting:
+    """A client that accepts every send the way ``answer`` (http status, status field) says."""
+
+    def __init__(self, answer: tuple[int, str]) -> None:
+        self.answer, self.keys = answer, []
+
+    def send(self, payload, *, idempotency_key):
+        self.keys.append(idempotency_key)
+        code, status = self.answer
+        return Acceptance(
+            message_id="msg_accepted_1", external_reference=payload.get("externalReference"),
+            status=status, accepted_at="2026-11-23T07:00:00Z", http_status=code,
+            request_id="req_1", request_ids=("req_1",),
+            expected_http_status=code, expected_status=status,
+        )  # fmt: skip
+
+
+def _send(tmp_path, acceptance, client, to="+15005550001"):
+    ledger = SendLedger(tmp_path / "ledger.sqlite")
+    run_id = ledger.start_run("sandbox", "go-live")
+    try:
+        return controlled_send(
+            client, ledger, run_id=run_id, step="test-send-1", environment="sandbox",
+            payload={"to": to, "externalReference": "golive-1"}, allowlist=["+15005550001"],
+            max_sends=1, acceptance=acceptance,
+        )  # fmt: skip
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("kind", provider_names())
+def test_the_send_check_names_its_providers_acceptance(tmp_path, kind):
+    """Title and summary say what this provider answers (SendAPI 201 queued, Onyx 202 accepted)."""
+    acceptance = get_provider(kind).acceptance
+    code, status = acceptance
+    outcome = _send(tmp_path, acceptance, _Accepting(acceptance))
+    check = outcome.check
+    assert check.status == "PASS"
+    assert check.title == f"Send accepted ({code} {status})"
+    assert f"({code} {status})" in check.summary and "msg_accepted_1" in check.summary
+    if acceptance != (202, "QUEUED"):
+        assert "QUEUED" not in check.title + check.summary and "202 QUEUED" not in check.summary
+
+
+@pytest.mark.parametrize("kind", provider_names())
+def test_a_refused_send_is_titled_with_its_providers_acceptance(tmp_path, kind):
+    acceptance = get_provider(kind).acceptance
+    client = _Accepting(acceptance)
+    outcome = _send(tmp_path, acceptance, client, to="+19999999999")
+    assert outcome.check.status == "FAIL" and client.keys == []
+    assert outcome.check.title == "Send accepted ({} {})".format(*acceptance)
+
+
+def test_the_title_names_what_the_client_expected_of_this_send(tmp_path):
+    """A SendAPI WhatsApp send answers 201 accepted, not the provider's usual 201 queued."""
+    outcome = _send(tmp_path, (201, "queued"), _Accepting((201, "accepted")))
+    assert outcome.check.status == "PASS"
+    assert outcome.check.title == "Send accepted (201 accepted)"

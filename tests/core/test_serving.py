@@ -8,6 +8,8 @@ import pytest
 from runbook_lib.cli import main
 from runbook_lib.core import serving
 from runbook_lib.core.signing import generate_webhook_secret
+from runbook_lib.providers.base import get_provider
+from runbook_lib.receiver import webhook_path
 
 
 @pytest.mark.parametrize(
@@ -77,7 +79,7 @@ def test_receiver_max_body_bytes_reaches_the_app(served, monkeypatch, tmp_path):
     argv = ["receiver", "--port", "0", "--db", str(tmp_path / "e.db"), "--max-body-bytes", "1000"]
     assert main(argv) == 0
     with serving.running(served[0]["app"]) as server:
-        url = server.url + "/webhooks/redcloud"
+        url = server.url + webhook_path()
         assert httpx.post(url, content=b"x" * 1001).status_code == 413
         assert httpx.post(url, content=b"x" * 1000).status_code == 400  # unsigned, not too large
 
@@ -91,3 +93,17 @@ def test_receiver_refuses_a_limit_out_of_range(served, capsys, monkeypatch, tmp_
     code = main(["receiver", "--port", "0", "--db", str(tmp_path / "e.db"), flag, value])
     assert code == 3 and served == []
     assert flag.removeprefix("--").replace("-", "_") in capsys.readouterr().err
+
+
+def test_runbook_receiver_serves_its_providers_path(served, capsys, monkeypatch, tmp_path):
+    """`runbook receiver --provider sendapi` takes /webhooks/sendapi and says so."""
+    monkeypatch.setenv(
+        "REDCLOUD_WEBHOOK_SECRET", get_provider("sendapi").signature.generate_secret()
+    )
+    assert main(["receiver", "--port", "0", "--db", str(tmp_path / "e.db"),
+                 "--provider", "sendapi"]) == 0  # fmt: skip
+    assert "/webhooks/sendapi" in capsys.readouterr().out
+    with serving.running(served[0]["app"]) as server:
+        assert httpx.post(server.url + "/webhooks/sendapi", content=b"{}").status_code == 400
+        refused = httpx.post(server.url + "/webhooks/redcloud", content=b"{}")
+        assert refused.status_code == 404 and "/webhooks/sendapi" in refused.json()["detail"]

@@ -10,19 +10,24 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+import yaml
 
 from runbook_lib import ConfigurationError, MissingSecretError
 from runbook_lib.core.signing import generate_webhook_secret, signed_headers
+from runbook_lib.providers.base import DEFAULT_PROVIDER, get_provider, provider_names
 from runbook_lib.receiver import (
     EventStore,
     ReceiverConfig,
     build_receiver,
     create_receiver_app,
     run_receiver,
+    webhook_path,
 )
+from tests.stack import ROOT
 
 SECRET = generate_webhook_secret()
 OLD_SECRET = generate_webhook_secret()
@@ -386,3 +391,62 @@ def test_create_receiver_app_checks_its_secrets_the_same_way(tmp_path):
                 create_receiver_app(secrets=bad, store=store)
     finally:
         store.close()
+
+
+# -- where: /webhooks/<kind>, the receiver's own provider ---------------------------------------
+def _signed_probe(provider, secret: str) -> tuple[bytes, dict[str, str]]:
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    event = provider.probe_envelope(
+        provider.lifecycle.outbound_events[0], event_id="evt_path_1", message_id="msg_path_1",
+        sequence=1, conversation_id="conv_path", now=now,
+    )  # fmt: skip
+    body = json.dumps(event).encode()
+    return body, provider.signature.sign(secret, "evt_path_1", body)
+
+
+@pytest.mark.parametrize("kind", provider_names())
+def test_a_receiver_takes_its_providers_webhooks_at_webhooks_kind(tmp_path, kind):
+    """Each provider's receiver serves /webhooks/<kind>; another provider's path is a 404 naming it."""
+    provider = get_provider(kind)
+    secret = provider.signature.generate_secret()
+    body, headers = _signed_probe(provider, secret)
+    with run_receiver(db_path=tmp_path / "e.sqlite", secrets=[secret], provider=provider) as r:
+        assert r.webhook_url == f"{r.url}/webhooks/{kind}"
+        assert httpx.post(r.webhook_url, content=body, headers=headers).status_code == 200
+        for other in set(provider_names()) - {kind}:
+            refused = httpx.post(f"{r.url}/webhooks/{other}", content=body, headers=headers)
+            assert refused.status_code == 404
+            assert refused.json()["path"] == f"/webhooks/{kind}"
+            assert f"/webhooks/{kind}" in refused.json()["detail"]
+            assert f"--provider {other}" in refused.json()["detail"]
+        (event,) = r.store.events()  # the refused posts stored nothing
+        assert event.event_id == "evt_path_1"
+
+
+def test_red_cloud_webhooks_still_arrive_at_webhooks_redcloud(receiver):
+    assert receiver.webhook_url.endswith("/webhooks/redcloud")
+    assert post(receiver, envelope()).status_code == 200
+
+
+@pytest.mark.parametrize("kind", provider_names())
+def test_runbook_receiver_serves_and_names_its_providers_path(tmp_path, kind):
+    assert ReceiverConfig(provider=kind).path == webhook_path(kind) == f"/webhooks/{kind}"
+    assert ReceiverConfig().path == "/webhooks/redcloud"  # the default provider's
+
+
+@pytest.mark.parametrize("sample", sorted((ROOT / "parameters").glob("*.yaml")), ids=str)
+def test_the_parameter_files_point_at_the_path_their_providers_receiver_serves(sample):
+    """A sandbox file names the reference receiver's path; an example file any path, but not
+    another provider's."""
+    data = yaml.safe_load(sample.read_text())
+    kind = data["provider"].get("kind", DEFAULT_PROVIDER)
+    urls = [data["webhooks"]["endpoint_url"]]
+    own = data.get(kind)
+    if isinstance(own, dict) and own.get("webhook_url"):
+        urls.append(own["webhook_url"])
+    for url in urls:
+        path = httpx.URL(url).path
+        if data["provider"].get("sandbox"):
+            assert path == ReceiverConfig(provider=kind).path, (sample.name, url)
+        others = {webhook_path(k) for k in provider_names()} - {webhook_path(kind)}
+        assert path not in others, (sample.name, url)

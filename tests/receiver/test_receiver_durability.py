@@ -18,7 +18,7 @@ import pytest
 
 from runbook_lib.core.serving import free_port
 from runbook_lib.core.signing import generate_webhook_secret, signed_headers
-from runbook_lib.receiver import EventStore
+from runbook_lib.receiver import EventStore, webhook_path
 
 SECRET = generate_webhook_secret()
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def _start_receiver(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 def test_every_2xx_survives_kill_9_mid_burst(tmp_path):
     """Kill -9 after ~300 of 2000 answers: every event answered 2xx is in the store, intact."""
     db, port = tmp_path / "events.sqlite", free_port()
-    url = f"http://127.0.0.1:{port}/webhooks/redcloud"
+    url = f"http://127.0.0.1:{port}{webhook_path()}"  # `runbook receiver`: the default provider
     requests = []
     for n in range(2000):
         event_id = f"evt_burst_{n:05d}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from runbook_lib.cli import run_go_live
+from runbook_lib.core.ledger import SendLedger
+from runbook_lib.providers.redcloud.sandbox import SandboxControl
 from runbook_lib.runbooks.drills import DrillContext, client_factory, run_drills
 from runbook_lib.security.secrets import REGISTRY
 from tests.providers.redcloud.test_sandbox import client_for
@@ -81,3 +83,34 @@ def test_bad_parameters_for_drills_give_a_drills_report(tmp_path):
     assert run.exit_code == 3
     assert run.report_dir.name.startswith("drills-unknown-")
     assert run.summary.kind == "drills"
+
+
+def _sandbox_message_ids(stack) -> list[str]:
+    """Every message the provider's sandbox accepted, by id."""
+    if stack.provider == "redcloud":
+        with SandboxControl(stack.sandbox.url) as control:
+            return [m["messageId"] for m in control.messages()]
+    return [m["id"] for m in stack.sandbox.control.messages()]
+
+
+@pytest.mark.parametrize("kind", ["redcloud", "sendapi"])  # the providers whose drills send
+def test_every_drill_send_is_in_the_ledger_and_a_rerun_sends_none_again(tmp_path, kind):
+    with running_stack(tmp_path, provider=kind) as stack:
+        params = stack.params()
+        run = run_go_live(params, reports_root=tmp_path / "r", extra_env=stack.env, kind="drills")
+        assert run.summary.check_statuses()["drill.webhook_outage"] == "PASS", run.summary.checks
+        sent = _sandbox_message_ids(stack)
+        assert sent  # the outage drill sent at least one message
+        ledger = SendLedger(tmp_path / "ledger.sqlite")
+        try:
+            outage = ledger.entry(run.summary.run_id, "drill-outage")
+            assert outage is not None and outage.message_id in sent
+            assert outage.idempotency_key.startswith(f"rb-sandbox-{run.summary.run_id}-")
+            for message_id in sent:  # support can trace every one from the ledger
+                assert ledger.find_send(message_id=message_id) is not None, message_id
+        finally:
+            ledger.close()
+        again = run_go_live(params, reports_root=tmp_path / "r", extra_env=stack.env,
+                            kind="drills", run_id=run.summary.run_id)  # fmt: skip
+        assert again.summary.run_id == run.summary.run_id
+        assert sorted(_sandbox_message_ids(stack)) == sorted(sent)  # replayed, none sent twice

@@ -144,12 +144,11 @@ def _drill_webhook_outage(ctx: DrillContext) -> Check:
     with SandboxControl(ctx.sandbox_url) as control:
         control.set_faults({"webhooks": {"outages": [{"start": 0, "seconds": ctx.outage_seconds}]}})
         try:
-            key = f"{ctx.key_prefix}-drill-outage"  # per run: re-running the run replays, never resends
-            accepted = ctx.client.send_message(
-                {"sendFrom": ctx.send_from, "to": ctx.to, "body": "runbook drill: webhook outage",
-                 "externalReference": "drill-outage"}, idempotency_key=key,
-            )  # fmt: skip
-            message_id = accepted.data.get("messageId")
+            # in the run's ledger, under a key of the run: re-running the run replays, never resends
+            accepted = ctx.send("outage", {"sendFrom": ctx.send_from, "to": ctx.to,
+                                           "body": "runbook drill: webhook outage",
+                                           "externalReference": "drill-outage"})  # fmt: skip
+            message_id = accepted.message_id
             ctx.progress(
                 f"  outage drill: endpoint down for {ctx.outage_seconds:g} s, waiting for {message_id} …"
             )

@@ -150,14 +150,14 @@ def _drill_idempotency_mismatch(ctx: DrillContext) -> Check:
     skipped = _sandbox_only(check_id, title, ctx)
     if skipped:
         return skipped
-    key = f"{ctx.key_prefix}-mismatch-{secrets.token_hex(4)}"
+    key = ctx.send_key("mismatch")
     client: RunbookClient = ctx.client
     channel = ctx.params.settings.primary_channel()
 
     def body(text: str) -> dict[str, Any]:
         return channel_payload(ctx.params.settings, channel, ctx.to, text, "drill")
 
-    first = client.send(body("drill body A"), idempotency_key=key)
+    first = ctx.send("mismatch", body("drill body A"))  # in the run's send ledger
     try:
         client.send(body("drill body B"), idempotency_key=key)
     except RunbookError as exc:
@@ -275,7 +275,7 @@ def _drill_webhook_outage(ctx: DrillContext) -> Check:
     with SandboxControl(ctx.sandbox_url) as control:
         control.set_faults({"webhooks": {"outages": [{"start": 0, "seconds": ctx.outage_seconds}]}})
         try:
-            sent = ctx.client.send(payload, idempotency_key=f"{ctx.key_prefix}-outage")
+            sent = ctx.send("outage", payload)  # in the run's send ledger
             deadline, lifecycle = time.monotonic() + ctx.timeout, None
             live = Waiting(f"{sent.message_id} through the outage", ctx.timeout, say=ctx.progress)
             while time.monotonic() < deadline:
