@@ -110,8 +110,9 @@ class LedgerEntry:
 
     @property
     def accepted(self) -> bool:
-        """The provider accepted this send (202 with a messageId): final, never sent again."""
-        return self.status == 202 and bool(self.message_id)
+        """The provider accepted this send (a 2xx with a messageId: Red Cloud's and Onyx's 202,
+        SendAPI's 201): final, never sent again."""
+        return self.status is not None and 200 <= self.status < 300 and bool(self.message_id)
 
 
 class SendLedger:

@@ -32,3 +32,20 @@ def test_unfinished_run_is_found_until_finished(tmp_path):
     assert ledger.unfinished_run("production", "go-live") is None
     ledger.finish_run(run, "PASS")
     assert ledger.unfinished_run("sandbox", "go-live") is None
+
+
+@pytest.mark.parametrize(("status", "message_id", "accepted"), [
+    (202, "msg_1", True),   # Red Cloud, Onyx
+    (201, "msg_1", True),   # SendAPI
+    (200, "msg_1", True),   # a replayed acceptance
+    (201, None, False),     # no message to follow
+    (409, "msg_1", False),  # refused
+    (503, None, False),
+])  # fmt: skip
+def test_any_provider_acceptance_is_final_in_the_ledger(tmp_path, status, message_id, accepted):
+    """A SendAPI 201 is as final as a Red Cloud 202: a re-run reports it and never POSTs again."""
+    ledger = SendLedger(tmp_path / "l.sqlite")
+    ledger.reserve("r", "step", "k", {"body": "a"})
+    ledger.record_response("r", "step", status=status, message_id=message_id,
+                           external_reference=None, request_id="req_1")  # fmt: skip
+    assert SendLedger(tmp_path / "l.sqlite").entry("r", "step").accepted is accepted
