@@ -341,6 +341,7 @@ class ProviderRun(RecordedRun):
             params=self.params,
             webhook_secret=self._webhook_secret(),
             unmet=self.unmet_requirement,
+            sender_check=self.provider.sender_check_id(self.params),
         )
         notes = (
             ()

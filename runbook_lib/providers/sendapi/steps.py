@@ -25,6 +25,7 @@ from .resources import Usage, Webhook
 __all__ = [
     "AUDIT_CONTEXT_TITLE",
     "QUOTA_NAMES",
+    "SENDER_CHECKS",
     "audit_context_step",
     "context_snapshot",
     "evidence_rules",
@@ -37,6 +38,8 @@ __all__ = [
 AUDIT_CONTEXT_TITLE = "SendAPI account, webhooks and senders"
 #: channel → its quota in ``GET /account/usage``
 QUOTA_NAMES = {"sms": "sms", "whatsapp": "whatsapp_messages", "email": "emails"}
+#: channel → the check whose failure blocks a send on it (the controlled sends', the drills')
+SENDER_CHECKS = {"sms": "sms.sender_id", "whatsapp": "whatsapp.session", "email": "email.domain"}
 
 
 def _fail(check_id: str, title: str, exc: RunbookError) -> Check:
@@ -287,10 +290,10 @@ def context_snapshot(identity: Any, senders: Any) -> dict[str, Any]:
 # -- evidence and audit ------------------------------------------------------------------------
 def evidence_rules(
     request_log: list[Any], *, recorded_send: Any = None
-) -> dict[str, Callable[[], tuple[bool, str]]]:
+) -> dict[str, Callable[[], tuple[Any, ...]]]:
     """The catalogue's ``evidence`` rules over this run's requests (``evidence:`` in readiness.yaml)."""
 
-    def every_send_has_a_key() -> tuple[bool, str]:
+    def every_send_has_a_key() -> tuple[Any, ...]:
         posts = [r for r in request_log if r.method == "POST" and r.path.endswith("/send")]
         missing = [r for r in posts if not r.idempotency_key]
         sent = recorded_send
@@ -299,8 +302,8 @@ def evidence_rules(
                 True,
                 f"the send was accepted earlier in this run under key {sent.idempotency_key}",
             )
-        if not posts:
-            return False, "no send was made in this run"
+        if not posts:  # because the send was BLOCKED (or FAILed): the gate names that root cause
+            return False, "no send was made in this run", ("send.accepted*",)
         return (
             not missing,
             f"{len(posts) - len(missing)} of {len(posts)} send request(s) carried a key",

@@ -72,6 +72,15 @@ def test_a_disconnected_session_exits_1_naming_the_check(stack, tmp_path):
     # its sender failed: nothing is sent, BLOCKED by it (issue 15: this asserted SKIP before)
     assert by_id(run)["send.accepted"].status == "BLOCKED"
     assert by_id(run)["send.accepted"].blocked_by == "whatsapp.session"
+    # the drills that send on (or disconnect) the session are BLOCKED by it too: one root cause
+    assert [r.check.check_id for r in run.summary.root_causes] == ["whatsapp.session"]
+    for drill in (
+        "drill.idempotency_mismatch",
+        "drill.webhook_outage",
+        "drill.session_disconnected",
+    ):
+        assert by_id(run)[drill].status == "BLOCKED", by_id(run)[drill]
+        assert by_id(run)[drill].blocked_by == "whatsapp.session"
 
 
 def test_a_session_on_another_number_fails(stack, tmp_path):
