@@ -222,7 +222,7 @@ def evaluate_gate(
     checks: Sequence[Check],
     attestations: Sequence[Any],
     *,
-    evidence_rules: Mapping[str, Callable[[], tuple[bool, str]]] | None = None,
+    evidence_rules: Mapping[str, Callable[[], tuple[Any, ...]]] | None = None,
     today: date | None = None,
     provider: str | None = None,
 ) -> GateReport:
@@ -302,9 +302,16 @@ def evaluate_gate(
                     "run go-live to collect it.",
                 )
             else:
-                ok, text = rule()
+                # a rule may name the checks its evidence comes from (``needs``): evidence missing
+                # because one of them FAILed or is BLOCKED is BLOCKED by that root cause
+                ok, text, *needs = rule()
                 detail = (detail + "; " if detail else "") + text
-                if not ok:
+                unmet = [c for c in checks if not c.met and needs
+                         and _matching(needs[0], {c.check_id: c.status})]  # fmt: skip
+                if not ok and unmet:
+                    roots = tuple(dict.fromkeys(c.blocked_by or c.check_id for c in unmet))
+                    status, caused_by, todo = "BLOCKED", roots, _blocked_todo(roots, by_id)
+                elif not ok:
                     status, todo = "FAIL", text
         attester = None
         rehearsal = False

@@ -111,10 +111,33 @@ class MessageLifecycle:
     # every event in arrival order, with what was decided and the state after it (for traces)
     journal: tuple[tuple[WebhookEvent, str, str | None], ...] = field(default=(), repr=False)
     first_event: str = field(default="", repr=False)
+    # how its events were ordered: by their sequence, or (none carries one) by state rank
+    ordered_by: Literal["sequence", "rank"] = field(default="sequence", repr=False)
 
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    @property
+    def last_applied_event(self) -> str | None:
+        """The event type of the last event applied (the one the state is at), None if none."""
+        by_id = {e.event_id: e.event_type for e in self.events}
+        return by_id.get(self.applied[-1]) if self.applied else None
+
+    @property
+    def order_name(self) -> str:
+        """How its events are ordered, for people: "sequence" or "state rank"."""
+        return "state rank" if self.ordered_by == "rank" else "sequence"
+
+    def position(self) -> str:
+        """Where the state is, in the order its events follow: "at sequence 3", or for a
+        provider ordered by rank (no sequence) "by state rank, at sms.delivered" — never a
+        sequence number that was not sent."""
+        if not self.applied:
+            return "no event applied yet"
+        if self.ordered_by == "rank":
+            return f"by state rank, at {self.last_applied_event}"
+        return f"at sequence {self.highest_sequence}"
 
     def seen(self, state: str) -> bool:
         """True once an event for ``state`` arrived (applied or late)."""
@@ -263,6 +286,7 @@ def _build(message_id: str, events: list[WebhookEvent], model: LifecycleModel) -
         failure_reason=failure_reason,
         journal=tuple(journal),
         first_event=model.first_event,
+        ordered_by="rank" if by_rank else "sequence",
     )
 
 

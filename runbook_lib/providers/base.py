@@ -298,9 +298,11 @@ class Provider(Protocol):
 
     def evidence_rules(
         self, request_log: list[Any], *, recorded_send: Any = None
-    ) -> dict[str, Callable[[], tuple[bool, str]]]:
+    ) -> dict[str, Callable[[], tuple[Any, ...]]]:
         """The readiness catalogue's ``evidence`` rules over this run's requests (and the run's
-        controlled send, which the ledger may have recorded as accepted earlier)."""
+        controlled send, which the ledger may have recorded as accepted earlier). A rule answers
+        ``(ok, text)``, or ``(ok, text, needs)`` naming the check ids (patterns allowed) its
+        evidence comes from: missing evidence because one of them failed is BLOCKED by it."""
         ...
 
     def context_snapshot(self, identity: Any, senders: Any) -> dict[str, Any]:

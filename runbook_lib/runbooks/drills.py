@@ -66,10 +66,25 @@ class DrillContext:
     provider: Provider = field(default_factory=get_provider)
     params: Any = None  # the run's parameters (a provider's drills read its own section)
     webhook_secret: str | None = None  # the endpoint's signing secret (drills that sign events)
-    # the failed check a drill's check id requires, if any (the run's preconditions): not run then
-    unmet: Callable[[str], Check | None] = lambda check_id: None
+    # the failed check a drill's check id requires, if any (the run's preconditions, plus the
+    # check ids given after it: a sending drill names its sender's check): not run then
+    unmet: Callable[..., Check | None] = lambda check_id, *extra: None
+    # the check of the controlled send's sender (``Provider.sender_check_id``): a drill that
+    # sends from it needs it (None: the run checked no sender)
+    sender_check: str | None = None
     ledger: SendLedger | None = None
     run_id: str | None = None
+
+    def sender_unusable(self, check_id: str, title: str, *sender_checks: str) -> Check | None:
+        """None when the drill ``check_id`` may send from a sender whose check is
+        ``sender_checks`` (default: the controlled send's); else its SKIP requiring those checks,
+        which the run shows BLOCKED by the failed one (a send from a failed sender proves
+        nothing, and must not be made)."""
+        needs = sender_checks or ((self.sender_check,) if self.sender_check else ())
+        if not needs or all(self.unmet(check_id, need) is None for need in needs):
+            return None
+        return Check(check_id, title, "SKIP", f"not sent: {', '.join(needs)} not met",
+                     requires=needs)  # fmt: skip
 
     def send_key(self, name: str) -> str:
         """The idempotency key of the drill send ``name``: the same on every re-run of the run."""

@@ -274,7 +274,7 @@ class GoLiveRun(ProviderRun):
                             seen.add(state)
                             self._progress(
                                 f"  {time.monotonic() - started:5.1f} s  {state:<9} "
-                                f"(now {lifecycle.state}, sequence {lifecycle.highest_sequence})"
+                                f"(now {lifecycle.state} {lifecycle.position()})"
                             )
                 if lifecycle and reached(lifecycle, expect):
                     break

@@ -343,6 +343,7 @@ class ProviderRun(RecordedRun):
             unmet=self.unmet_requirement,
             ledger=self.ledger,
             run_id=self.run_id,
+            sender_check=self.provider.sender_check_id(self.params),
         )
         notes = (
             ()

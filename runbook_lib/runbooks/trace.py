@@ -2,7 +2,8 @@
 
 Found by ``messageId`` or ``externalReference``. The acceptance comes from the runbook's send
 ledger when the runbook sent it (otherwise support takes it from the integration's own send log);
-every webhook is listed in arrival order with its sequence, what was decided (applied, duplicate,
+every webhook is listed in arrival order with its sequence (or, for a provider whose events carry
+none, its state rank: ``LifecycleModel.ordered_by``), what was decided (applied, duplicate,
 late, regression refused) and the state after it; anomalies are explained in plain words; a
 timeline shows the picture; and the escalation block lists what to capture before escalating.
 """
@@ -51,6 +52,17 @@ class EscalationNote:
             + (f"<ul>{advice}</ul>" if advice else "")
             + f"<details><summary>as text</summary><pre>{esc(self.text())}</pre></details>"
         )
+
+
+def _position_field(lc: MessageLifecycle | None, ordered_by: str) -> dict[str, Any]:
+    """Where the message's state is, for support, in the order its events follow: the highest
+    sequence, or (ordered by state rank, no sequence) the last applied event type; "none" when
+    nothing was applied, never a sequence 0 that no event carried."""
+    if (lc.ordered_by if lc else ordered_by) == "rank":
+        return {
+            "last applied event (by state rank)": (lc.last_applied_event if lc else None) or "none"
+        }
+    return {"highest sequence": lc.highest_sequence if lc and lc.applied else "none"}
 
 
 def _missing_target() -> Check:
@@ -215,12 +227,15 @@ class TraceRun(RecordedRun):
         lc = self.lifecycle
         self.message_id = lc.message_id
         self.external_reference = self.external_reference or lc.external_reference
+        # the order column: the event's sequence, or its state rank when the events carry none
+        by_rank = lc.ordered_by == "rank"
+        order = self.provider.lifecycle.rank if by_rank else None
         rows = [
             (
                 n + 1,
                 event.received_at,
                 event.event_type,
-                event.sequence,
+                order(event.event_type) if order else event.sequence,
                 event.event_id,
                 decision,
                 state or "—",
@@ -229,13 +244,15 @@ class TraceRun(RecordedRun):
         ]
         self.recorder.note(
             trace={"messageId": lc.message_id, "externalReference": lc.external_reference,
-                   "journey": [dict(zip(("n", "receivedAt", "eventType", "sequence", "eventId",
+                   "orderedBy": lc.ordered_by,
+                   "journey": [dict(zip(("n", "receivedAt", "eventType",
+                                         "stateRank" if by_rank else "sequence", "eventId",
                                          "decision", "stateAfter"), r, strict=True)) for r in rows]},
         )  # fmt: skip
         check = Check(
             "trace.found", title, "PASS",
             f"{len(lc.journal)} webhook arrival(s) for {lc.message_id}; state {lc.state or 'none'} "
-            f"at sequence {lc.highest_sequence}",
+            f"{lc.position()}",
         )  # fmt: skip
         return self._record(
             "webhooks",
@@ -248,7 +265,7 @@ class TraceRun(RecordedRun):
                         "#",
                         "received at",
                         "event",
-                        "sequence",
+                        lc.order_name,
                         "event id",
                         "decision",
                         "state after",
@@ -290,9 +307,7 @@ class TraceRun(RecordedRun):
         }
         if lc.state == "DELIVERED":
             # the event that made it final (email.complained, message.read), not the model's first
-            applied = {e.event_id: e.event_type for e in lc.events}
-            delivered = applied.get(lc.applied[-1]) if lc.applied else None
-            delivered = delivered or self.provider.lifecycle.event_of("DELIVERED")
+            delivered = lc.last_applied_event or self.provider.lifecycle.event_of("DELIVERED")
             status, summary = "PASS", f"delivered ({delivered} applied)"
         elif lc.state == "FAILED":
             status = "WARN"
@@ -316,7 +331,9 @@ class TraceRun(RecordedRun):
                 "trace.anomalies",
                 "Anomalies",
                 "WARN" if flags else "PASS",
-                "; ".join(flags) if flags else "none: every event arrived once, in sequence order",
+                "; ".join(flags)
+                if flags
+                else f"none: every event arrived once, in {lc.order_name} order",
             )  # fmt: skip
         )
         self.recorder.note(outcome={"state": lc.state, "firstSeen": states, "anomalies": flags})
@@ -353,7 +370,7 @@ class TraceRun(RecordedRun):
             or (lc.events[0].number_id if lc and lc.events else "unknown"),
             "destination": self.show_phone(entry.request.get("to")) if entry else "from the send log (masked)",
             "last applied state": (lc.state if lc else None) or "none",
-            "highest sequence": lc.highest_sequence if lc else 0,
+            **_position_field(lc, self.provider.lifecycle.ordered_by),
             "failure": f"{lc.failure_code}: {lc.failure_reason}" if lc and lc.failure_code
             else f"{self.refusal.failure_code}: refused ({self.refusal.event_type} {self.refusal.event_id})"
             if self.refusal else "—",

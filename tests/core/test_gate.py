@@ -212,3 +212,24 @@ def test_every_catalog_reads_the_same_with_the_fast_loader(provider):
     assert yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) == yaml.safe_load(
         text
     )
+
+
+def test_evidence_missing_because_its_check_failed_is_blocked_by_that_root_cause():
+    """No send was made because the sender failed: the keyed-sends evidence is BLOCKED by the
+    sender's check (a rule naming what its evidence needs), not a FAIL of the gate's own."""
+    checks = [c for c in passing_checks() if not c.check_id.startswith("send.accepted")]
+    checks += [Check("numbers.x", "number active", "FAIL", "not active"),
+               Check("send.accepted", "send", "BLOCKED", "not sent", blocked_by="numbers.x")]  # fmt: skip
+    no_send = (False, "no send was made in this run", ("send.accepted*",))
+    rules = {**always(True), "every_send_has_a_key": lambda: no_send}
+    atts = [attest(i) for i in ATTESTATION_ITEMS]
+    gate = evaluate_gate(checks, atts, evidence_rules=rules, today=TODAY)
+    keyed = next(i for i in gate.items if i.item.evidence == "every_send_has_a_key")
+    assert keyed.status == "BLOCKED" and keyed.caused_by == ("numbers.x",), keyed
+    gate_check = gate.as_check()
+    assert gate_check.status == "BLOCKED" and gate_check.blocked_by == "numbers.x"
+    # what the evidence needs was met: the rule's own failure stays a FAIL
+    met = passing_checks()
+    gate = evaluate_gate(met, atts, evidence_rules=rules, today=TODAY)
+    keyed = next(i for i in gate.items if i.item.evidence == "every_send_has_a_key")
+    assert keyed.status == "FAIL" and gate.as_check().status == "FAIL"

@@ -147,7 +147,7 @@ class OnyxProvider:
 
     def evidence_rules(
         self, request_log: list[Any], *, recorded_send: Any = None
-    ) -> dict[str, Callable[[], tuple[bool, str]]]:
+    ) -> dict[str, Callable[[], tuple[Any, ...]]]:
         def orders_keyed() -> tuple[bool, str]:
             posts = [e for e in request_log if e.method == "POST" and e.path.endswith("/orders")]
             unkeyed = [e for e in posts if not e.idempotency_key]

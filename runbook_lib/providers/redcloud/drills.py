@@ -141,6 +141,9 @@ def _drill_webhook_outage(ctx: DrillContext) -> Check:
     if not ctx.sandbox_url:
         return Check("drill.webhook_outage", title, "SKIP",
                      "not runnable: needs provider-side control of webhook delivery (sandbox only)")  # fmt: skip
+    blocked = ctx.sender_unusable("drill.webhook_outage", title)  # it sends from send_from
+    if blocked is not None:
+        return blocked
     with SandboxControl(ctx.sandbox_url) as control:
         control.set_faults({"webhooks": {"outages": [{"start": 0, "seconds": ctx.outage_seconds}]}})
         try:

@@ -112,7 +112,7 @@ class RedCloudProvider:
 
     def evidence_rules(
         self, request_log: list[Any], *, recorded_send: Any = None
-    ) -> dict[str, Callable[[], tuple[bool, str]]]:
+    ) -> dict[str, Callable[[], tuple[Any, ...]]]:
         """The readiness catalogue's ``evidence`` rules, computed from the run's request log."""
         return steps.evidence_rules(request_log, recorded_send=recorded_send)
 

@@ -253,7 +253,7 @@ def _number_check(expected: ExpectedNumber, actual: Number | None, rids: tuple[s
 
 def evidence_rules(
     request_log: list[Any], *, recorded_send: Any = None
-) -> dict[str, Callable[[], tuple[bool, str]]]:
+) -> dict[str, Callable[[], tuple[Any, ...]]]:
     """The catalogue's evidence rules over this run's requests (``evidence:`` in readiness.yaml).
 
     ``recorded_send`` is the run's controlled send (a ``SentMessage``): one the ledger recorded as
@@ -261,7 +261,7 @@ def evidence_rules(
     """
     log = request_log
 
-    def every_send_has_a_key() -> tuple[bool, str]:
+    def every_send_has_a_key() -> tuple[Any, ...]:
         sends = [r for r in log if r.path.endswith(API["send"]) and not r.deliberate]
         missing = [r for r in sends if not r.idempotency_key]
         sent = recorded_send
@@ -270,8 +270,8 @@ def evidence_rules(
                 f"the send was accepted earlier in this run under key "
                 f"{sent.idempotency_key} (recorded in the ledger; not sent again)"
             )
-        if not sends:
-            return False, "no send was made in this run"
+        if not sends:  # because the send was BLOCKED (or FAILed): the gate names that root cause
+            return False, "no send was made in this run", ("send.accepted*",)
         return (
             not missing,
             f"{len(sends) - len(missing)} of {len(sends)} send request(s) carried a key",

@@ -23,6 +23,7 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from .errors import CODE_NAMES
 from .runbook_client import RunbookClient, channel_payload
 from .sandbox.config import EXPIRED_KEY, REVOKED_KEY, SMS_ONLY_KEY
 from .sandbox.control import SandboxControl
+from .steps import SENDER_CHECKS
 
 __all__ = ["DRILLS"]
 
@@ -81,6 +83,27 @@ def _refused(ctx: DrillContext, check_id: str, title: str, key: str, call: Calla
         client.close()
     return Check(check_id, title, "FAIL", f"the call succeeded; expected {status} {name}",
                  remedy="the provider accepted a key it should refuse: raise it with SendAPI now.")  # fmt: skip
+
+
+def _sending_channel(ctx: DrillContext, check_id: str, title: str) -> tuple[str, Check | None]:
+    """The declared channel a sending drill uses: the first whose sender check is met (the
+    primary one when all are, or when the run checked none), and None; else the drill's SKIP
+    requiring the channels' sender checks, which the run shows BLOCKED by the failed one."""
+    channels = ctx.params.settings.channels
+    for channel in channels:
+        if ctx.sender_unusable(check_id, title, SENDER_CHECKS[channel]) is None:
+            return channel, None
+    return channels[0], ctx.sender_unusable(check_id, title, *(SENDER_CHECKS[c] for c in channels))
+
+
+def _sends_on(channel: str, check: Check) -> Check:
+    """A sending drill's check, requiring its channel's sender check (the send depended on it)."""
+    return replace(check, requires=(*check.requires, SENDER_CHECKS[channel]))
+
+
+def _to(ctx: DrillContext, channel: str) -> str:
+    """The allowlisted destination of ``channel`` (the controlled send's is the primary's)."""
+    return getattr(ctx.params.settings.test_send, channel, None) or ctx.to
 
 
 def _drill_invalid_key(ctx: DrillContext) -> Check:
@@ -150,12 +173,16 @@ def _drill_idempotency_mismatch(ctx: DrillContext) -> Check:
     skipped = _sandbox_only(check_id, title, ctx)
     if skipped:
         return skipped
+    channel, blocked = _sending_channel(ctx, check_id, title)
+    return blocked or _sends_on(channel, _idempotency_mismatch(ctx, check_id, title, channel))
+
+
+def _idempotency_mismatch(ctx: DrillContext, check_id: str, title: str, channel: str) -> Check:
     key = ctx.send_key("mismatch")
     client: RunbookClient = ctx.client
-    channel = ctx.params.settings.primary_channel()
 
     def body(text: str) -> dict[str, Any]:
-        return channel_payload(ctx.params.settings, channel, ctx.to, text, "drill")
+        return channel_payload(ctx.params.settings, channel, _to(ctx, channel), text, "drill")
 
     first = ctx.send("mismatch", body("drill body A"))  # in the run's send ledger
     try:
@@ -268,9 +295,13 @@ def _drill_webhook_outage(ctx: DrillContext) -> Check:
     skipped = _sandbox_only(check_id, title, ctx)
     if skipped:
         return skipped
-    channel = ctx.params.settings.primary_channel()
+    channel, blocked = _sending_channel(ctx, check_id, title)
+    return blocked or _sends_on(channel, _webhook_outage(ctx, check_id, title, channel))
+
+
+def _webhook_outage(ctx: DrillContext, check_id: str, title: str, channel: str) -> Check:
     payload = channel_payload(
-        ctx.params.settings, channel, ctx.to, "drill: webhook outage", "drill"
+        ctx.params.settings, channel, _to(ctx, channel), "drill: webhook outage", "drill"
     )
     with SandboxControl(ctx.sandbox_url) as control:
         control.set_faults({"webhooks": {"outages": [{"start": 0, "seconds": ctx.outage_seconds}]}})

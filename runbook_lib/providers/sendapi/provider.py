@@ -20,11 +20,9 @@ from .contract import LIFECYCLE, SENDAPI_SIGNATURE, event_from_envelope, probe_e
 from .keys import check_key_mode
 from .runbook_client import RunbookClient, channel_payload
 from .settings import SendApiSettings
+from .steps import SENDER_CHECKS
 
 __all__ = ["PROVIDER", "SendApiProvider"]
-
-#: the check whose failure blocks a channel's controlled send
-SENDER_CHECKS = {"sms": "sms.sender_id", "whatsapp": "whatsapp.session", "email": "email.domain"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,8 @@ class SendApiProvider:
     # its drills that post to the integration's endpoint wait for nothing when it is down
     preconditions = {
         "drill.endpoint_ack": (WEBHOOK_ENDPOINT_CHECK,),
-        "drill.session_disconnected": (WEBHOOK_ENDPOINT_CHECK,),
+        # it disconnects, then reconnects, the declared session: not one that is already down
+        "drill.session_disconnected": (WEBHOOK_ENDPOINT_CHECK, SENDER_CHECKS["whatsapp"]),
     }
     drills = ("invalid_key", "revoked_key", "expired_key", "scope_limited_key", "rate_limited",
               "idempotency_mismatch", "missing_key", "webhook_signature", "endpoint_ack", "webhook_outage",
@@ -159,7 +158,7 @@ class SendApiProvider:
 
     def evidence_rules(
         self, request_log: list[Any], *, recorded_send: Any = None
-    ) -> dict[str, Callable[[], tuple[bool, str]]]:
+    ) -> dict[str, Callable[[], tuple[Any, ...]]]:
         return steps.evidence_rules(request_log, recorded_send=recorded_send)
 
     # -- events ----------------------------------------------------------------------------------

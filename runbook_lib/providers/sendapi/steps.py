@@ -25,6 +25,7 @@ from .resources import Usage, Webhook
 __all__ = [
     "AUDIT_CONTEXT_TITLE",
     "QUOTA_NAMES",
+    "SENDER_CHECKS",
     "audit_context_step",
     "context_snapshot",
     "evidence_rules",
@@ -37,6 +38,8 @@ __all__ = [
 AUDIT_CONTEXT_TITLE = "SendAPI account, webhooks and senders"
 #: channel → its quota in ``GET /account/usage``
 QUOTA_NAMES = {"sms": "sms", "whatsapp": "whatsapp_messages", "email": "emails"}
+#: channel → the check whose failure blocks a send on it (the controlled sends', the drills')
+SENDER_CHECKS = {"sms": "sms.sender_id", "whatsapp": "whatsapp.session", "email": "email.domain"}
 
 
 def _fail(check_id: str, title: str, exc: RunbookError) -> Check:
@@ -287,10 +290,10 @@ def context_snapshot(identity: Any, senders: Any) -> dict[str, Any]:
 # -- evidence and audit ------------------------------------------------------------------------
 def evidence_rules(
     request_log: list[Any], *, recorded_send: Any = None
-) -> dict[str, Callable[[], tuple[bool, str]]]:
+) -> dict[str, Callable[[], tuple[Any, ...]]]:
     """The catalogue's ``evidence`` rules over this run's requests (``evidence:`` in readiness.yaml)."""
 
-    def every_send_has_a_key() -> tuple[bool, str]:
+    def every_send_has_a_key() -> tuple[Any, ...]:
         posts = [r for r in request_log if r.method == "POST" and r.path.endswith("/send")]
         missing = [r for r in posts if not r.idempotency_key]
         sent = recorded_send
@@ -299,8 +302,8 @@ def evidence_rules(
                 True,
                 f"the send was accepted earlier in this run under key {sent.idempotency_key}",
             )
-        if not posts:
-            return False, "no send was made in this run"
+        if not posts:  # because the send was BLOCKED (or FAILed): the gate names that root cause
+            return False, "no send was made in this run", ("send.accepted*",)
         return (
             not missing,
             f"{len(posts) - len(missing)} of {len(posts)} send request(s) carried a key",
@@ -317,6 +320,62 @@ def evidence_rules(
 
 
 def audit_context_step(client: Any, params: RunbookParameters) -> StepResult:
-    """The incident audit's read-only context: the account and the webhooks."""
+    """The incident audit's read-only context: the account and the webhooks, and from them the
+    audit's generic failure-domain facts (as Red Cloud's whoami gives them).
+
+    ``details`` carries ``api`` (calls, errors, errorRate: the 5xx / 429 / unanswered requests the
+    client saw over the context's reads and ``audit.api_probe_calls`` reads of
+    ``GET /account/usage``), ``webhookStatus`` (``CONFIGURED`` | ``FAILING`` | ``INACTIVE`` |
+    ``NOT CONFIGURED``, from ``GET /webhooks``) and ``webhookSignal`` when SendAPI's deliveries to
+    the declared endpoint fail (its ``failure_count``), it is disabled, or none is registered.
+    """
     identity = identity_step(client, params)
-    return StepResult("context", AUDIT_CONTEXT_TITLE, identity.checks, resource=identity.resource)
+    status, signal = _webhook_delivery(client, _webhook_url(params))
+    errors: list[str] = []
+    for _ in range(params.audit.api_probe_calls):
+        try:
+            client.usage()
+        except RunbookError as exc:
+            errors.append(exc.message)
+    api = list(client.request_log)
+    bad = [r for r in api if r.status is None or r.status == 429 or r.status >= 500]
+    rate = len(bad) / len(api) if api else 0.0
+    health = Check(
+        "audit.api", "Provider API health",
+        "FAIL" if rate >= params.audit.api_error_rate_fail else "PASS",
+        f"{len(bad)} of {len(api)} API answer(s) were 5xx/429 or failed to connect ({rate:.0%})",
+        request_ids=tuple(r.request_id for r in bad if r.request_id)[:5],
+    )  # fmt: skip
+    return StepResult(
+        "context", AUDIT_CONTEXT_TITLE, (*identity.checks, health), resource=identity.resource,
+        details={
+            "api": {"calls": len(api), "errors": len(bad), "errorRate": round(rate, 3)},
+            "apiCalls": len(api), "apiErrors": errors,
+            "identityRead": identity.resource is not None,
+            "webhookStatus": status, "webhookSignal": signal,
+        },
+        snapshot=identity.snapshot,
+    )  # fmt: skip
+
+
+def _webhook_delivery(client: Any, url: str | None) -> tuple[str | None, str | None]:
+    """The account webhook's status as the audit's rules read it (``GET /webhooks``), and the
+    webhook-delivery signal: None when deliveries are healthy, or the list could not be read
+    (then the API health says why), or no URL is declared to judge."""
+    if url is None:
+        return None, None
+    try:
+        hooks: tuple[Webhook, ...] = client.webhooks()
+    except RunbookError:
+        return None, None
+    hook = next((h for h in hooks if h.url == url), None)
+    if hook is None:
+        listed = ", ".join(h.url for h in hooks) or "none"
+        return "NOT CONFIGURED", f"GET /v1/webhooks lists no webhook at {url} (listed: {listed})"
+    if not hook.is_active:
+        return "INACTIVE", (f"GET /v1/webhooks shows the webhook at {url} disabled "
+                            f"(failure_count {hook.failure_count or 0}): nothing is delivered")  # fmt: skip
+    if hook.failure_count:
+        return "FAILING", (f"GET /v1/webhooks shows failure_count {hook.failure_count} for {url}: "
+                           "SendAPI's deliveries to it are failing")  # fmt: skip
+    return "CONFIGURED", None

@@ -153,3 +153,35 @@ def test_trace_notebook_follows_an_email_to_its_complaint(stack, tmp_path, monke
         "email.delivered",
         "email.complained",
     ]
+
+
+@pytest.mark.notebook
+def test_audit_with_a_failing_webhook_endpoint_names_webhook_delivery(stack, tmp_path, monkeypatch):
+    """The endpoint is down for SendAPI (sandbox outage): GET /v1/webhooks counts the failed
+    deliveries, and the audit names the shared "webhook delivery" domain with that evidence."""
+    params = stack.params()
+    s = load_parameters(params).settings
+    control = stack.sandbox.control
+    control.set_faults({"webhooks": {"outages": [{"start": 0, "seconds": 600}]}})
+    client = PROVIDER.build_client(load_parameters(params), environ=stack.env)
+    try:
+        client.send_sms(to="+15005550101", message="audit", idempotency_key="k-outage",
+                        sender_id=s.sender_id)  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not any("outage" in (d["error"] or "") for d in control.deliveries()):
+            assert time.monotonic() < deadline, "no delivery attempt hit the outage"
+            time.sleep(0.2)
+        for key, value in stack.env.items():
+            monkeypatch.setenv(key, value)
+        run = run_read_only("audit", params, reports_root=tmp_path / "reports",
+                            notebook_parameters={"since": "1h"})  # fmt: skip
+    finally:
+        client.close()
+        control.clear_faults()
+    evidence = json.loads((run.report_dir / "evidence.json").read_text())
+    verdict = evidence["facts"]["failureDomain"]
+    assert verdict["domain"] == "webhook delivery", verdict
+    assert any("failure_count" in e for e in verdict["evidence"]), verdict
+    checks = {c.check_id: c for c in run.summary.checks}
+    assert checks["audit.api"].status == "PASS"  # the API itself answered: not "provider"
+    assert run.exit_code == 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
 from runbook_lib.cli import run_go_live, run_read_only
+from runbook_lib.providers.sendapi.contract import LIFECYCLE
 from runbook_lib.providers.sendapi.sandbox.config import VERIFIED_DOMAIN, domain_records
 from tests.stack import running_stack, sample_parameters
 
@@ -72,6 +75,15 @@ def test_a_disconnected_session_exits_1_naming_the_check(stack, tmp_path):
     # its sender failed: nothing is sent, BLOCKED by it (issue 15: this asserted SKIP before)
     assert by_id(run)["send.accepted"].status == "BLOCKED"
     assert by_id(run)["send.accepted"].blocked_by == "whatsapp.session"
+    # the drills that send on (or disconnect) the session are BLOCKED by it too: one root cause
+    assert [r.check.check_id for r in run.summary.root_causes] == ["whatsapp.session"]
+    for drill in (
+        "drill.idempotency_mismatch",
+        "drill.webhook_outage",
+        "drill.session_disconnected",
+    ):
+        assert by_id(run)[drill].status == "BLOCKED", by_id(run)[drill]
+        assert by_id(run)[drill].blocked_by == "whatsapp.session"
 
 
 def test_a_session_on_another_number_fails(stack, tmp_path):
@@ -142,3 +154,18 @@ def test_trace_follows_a_sendapi_send_from_its_201_to_delivered(stack, tmp_path,
     assert run.exit_code == 0 and checks["trace.acceptance"].title == "Acceptance (201 queued)"
     assert checks["trace.outcome"].summary == "delivered (sms.delivered applied)"
     assert checks["trace.anomalies"].status == "PASS", checks["trace.anomalies"]
+    # SendAPI's events carry no sequence: the trace words its order by state rank / event type
+    found = checks["trace.found"].summary
+    assert found.endswith("state DELIVERED by state rank, at sms.delivered"), found
+    assert "in state rank order" in checks["trace.anomalies"].summary
+    facts = json.loads((run.report_dir / "evidence.json").read_text())["facts"]
+    journey = facts["trace"]["journey"]
+    assert [j["eventType"] for j in journey] == ["sms.sent", "sms.delivered"]
+    assert [j["stateRank"] for j in journey] == [LIFECYCLE.rank(j["eventType"]) for j in journey]
+    assert journey[0]["stateRank"] < journey[1]["stateRank"]
+    assert all("sequence" not in j for j in journey)
+    escalation = facts["escalation"]["fields"]
+    assert escalation["last applied event (by state rank)"] == "sms.delivered"
+    assert "highest sequence" not in escalation
+    html = (run.report_dir / "report.html").read_text()
+    assert "sequence 0" not in html and "highest sequence" not in html
