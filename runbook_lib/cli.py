@@ -534,7 +534,8 @@ def _provider_option(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runbook",
-        description="Red Cloud go-live and incident runbooks: run the notebooks headlessly and "
+        description="Messaging-API go-live and incident runbooks (Red Cloud, SendAPI, Onyx): run "
+        "the notebooks headlessly and "
         "leave dated reports; start the rehearsal sandbox and the reference webhook receiver.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -638,7 +639,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=sorted(NOTEBOOK_FOR), help="list only runs of this kind")
     p.set_defaults(func=cmd_reports)
 
-    p = sub.add_parser("sandbox", help="serve the Red Cloud contract sandbox in the foreground")
+    p = sub.add_parser(
+        "sandbox", help="serve a provider's contract sandbox in the foreground (--provider)"
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(
