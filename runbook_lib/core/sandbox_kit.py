@@ -15,6 +15,8 @@ the same everywhere:
 :class:`WebhookDispatcher` is the one webhook sender: start/stop/wake, the drain loop, the
 fault decisions (outage, drop, duplicate, wrong secret, stale timestamp) and the POST; a
 provider's subclass says only what is due, how it signs, how it stales, and what it records.
+:class:`SandboxControlClient` is the one client of a sandbox's ``/_sandbox`` control plane
+(faults get/set/clear, the error it raises); a provider's subclass adds its own drills' calls.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import httpx
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import RunbookError
 
 __all__ = [
     "STALE_SECONDS",
@@ -46,6 +50,7 @@ __all__ = [
     "Faults",
     "RequestIdMiddleware",
     "RouteFaults",
+    "SandboxControlClient",
     "WebhookDispatcher",
     "WebhookFaults",
     "body_hash",
@@ -405,3 +410,77 @@ class WebhookDispatcher(ABC, Generic[ItemT]):
             except httpx.HTTPError as exc:
                 status, error = None, type(exc).__name__
         self.record(attempt, status, error)
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """What a control-plane error says: its ``detail`` or ``error.message``, else the raw text."""
+    try:
+        data = response.json()
+    except ValueError:  # empty, or not JSON (a proxy's HTML page): show the text itself
+        return response.text[:200]
+    if isinstance(data, dict):
+        if data.get("detail") is not None:
+            return str(data["detail"])
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message") is not None:
+            return str(error["message"])
+    return response.text[:200]
+
+
+class SandboxControlClient:
+    """Steer a running sandbox's ``/_sandbox`` control plane over HTTP (notebook, CLI, test).
+
+    A provider's subclass adds the calls its drills need; the faults calls are here because every
+    sandbox serves ``GET|PUT|DELETE /_sandbox/faults``.
+    """
+
+    # Where the control plane lives is the provider's to say (tests/test_architecture.py keeps
+    # control-plane URLs out of everything but the providers' folders).
+    CONTROL_PREFIX: ClassVar[str]
+    LABEL: ClassVar[str] = "sandbox"  # names the sandbox in an error
+    API_PREFIX: ClassVar[str] = ""  # a contract prefix (``/v1``) a base URL may carry; dropped
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        root = base_url.rstrip("/")
+        if self.API_PREFIX:
+            root = root.removesuffix(self.API_PREFIX)
+        self._http = httpx.Client(
+            base_url=root + self.CONTROL_PREFIX, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self._http.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise RunbookError(
+                f"{self.LABEL} control {method} {path} failed: {_error_detail(response)}",
+                status=response.status_code,
+                request_id=response.headers.get("x-request-id"),
+            )
+        return response.json()
+
+    def set_faults(self, profile: dict[str, Any]) -> dict[str, Any]:
+        """Apply a fault profile (validated by the sandbox); returns it as applied."""
+        return self._call("PUT", "/faults", profile)
+
+    def clear_faults(self) -> dict[str, Any]:
+        """Back to a well-behaved provider; returns the empty profile."""
+        return self._call("DELETE", "/faults")
+
+    def faults(self) -> dict[str, Any]:
+        """The active fault profile."""
+        return self._call("GET", "/faults")

@@ -6,12 +6,15 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
+from runbook_lib.core.errors import RunbookError
 from runbook_lib.core.sandbox_kit import (
     STALE_SECONDS,
     Attempt,
     FaultProfile,
     Faults,
+    SandboxControlClient,
     WebhookDispatcher,
 )
 
@@ -105,3 +108,48 @@ def test_wake_after_the_loop_closed_is_harmless():
     """A late wake (a request thread after shutdown) must not raise 'Event loop is closed'."""
     dispatcher, _ = _run({}, [])
     dispatcher.wake()
+
+
+class _Control(SandboxControlClient):
+    CONTROL_PREFIX = "/_sandbox"
+
+
+def _control(response: httpx.Response) -> SandboxControlClient:
+    transport = httpx.MockTransport(lambda request: response)
+    return _Control("http://sandbox.test/", transport=transport)
+
+
+@pytest.mark.parametrize(
+    ("response", "said"),
+    [
+        (
+            httpx.Response(400, json={"detail": "api.nope: unknown route"}),
+            "api.nope: unknown route",
+        ),
+        (httpx.Response(400, json={"error": {"message": "Bad profile."}}), "Bad profile."),
+        (httpx.Response(502, text="<html>Bad Gateway</html>"), "<html>Bad Gateway</html>"),
+        (httpx.Response(500), ""),
+    ],
+)
+def test_a_control_error_is_one_runbook_error_naming_call_status_and_detail(response, said):
+    """Whatever the body (JSON detail, an error envelope, a proxy's HTML, nothing), no bare decode error."""
+    response.headers["x-request-id"] = "req_1"
+    with _control(response) as control, pytest.raises(RunbookError) as caught:
+        control.set_faults({"api": {"nope": {}}})
+    assert f"sandbox control PUT /faults failed: {said}" in str(caught.value)
+    assert caught.value.status == response.status_code
+    assert caught.value.request_id == "req_1"
+
+
+def test_the_control_client_talks_to_the_sandbox_root_whatever_the_contract_prefix():
+    class Prefixed(_Control):
+        API_PREFIX = "/v1"
+
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(200, json={}))
+    Prefixed("http://sandbox.test/v1/", transport=transport).clear_faults()
+    _Control("http://sandbox.test", transport=transport).faults()
+    assert [(r.method, str(r.url)) for r in seen] == [
+        ("DELETE", "http://sandbox.test/_sandbox/faults"),
+        ("GET", "http://sandbox.test/_sandbox/faults"),
+    ]
