@@ -11,10 +11,18 @@ the same everywhere:
                bad_signature_rate: 0.1, stale_timestamp_rate: 0.1,
                outages: [{start: 0, seconds: 5}]}
     seed: 7
+
+:class:`WebhookDispatcher` is the one webhook sender: start/stop/wake, the drain loop, the
+fault decisions (outage, drop, duplicate, wrong secret, stale timestamp) and the POST; a
+provider's subclass says only what is due, how it signs, how it stales, and what it records.
+:class:`SandboxControlClient` is the one client of a sandbox's ``/_sandbox`` control plane
+(faults get/set/clear, the error it raises); a provider's subclass adds its own drills' calls.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,20 +30,29 @@ import random
 import secrets
 import threading
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
+import httpx
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .errors import RunbookError
+
 __all__ = [
     "REHEARSAL_RETRY_SCHEDULE",
+    "STALE_SECONDS",
+    "Attempt",
     "ConnectionReset",
     "FaultProfile",
     "Faults",
     "RequestIdMiddleware",
     "RouteFaults",
+    "SandboxControlClient",
+    "WebhookDispatcher",
     "WebhookFaults",
     "body_hash",
     "iso",
@@ -263,3 +280,214 @@ class ConnectionReset(Response):
             }
         )
         raise InjectedConnectionReset("connection reset (injected)")
+
+
+STALE_SECONDS = 600  # how far back a stale-timestamp fault dates an attempt: past every tolerance
+
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True)
+class Attempt(Generic[ItemT]):
+    """One delivery attempt of a provider's outbox item: where it goes, what, signed with what."""
+
+    item: ItemT
+    url: str
+    body: bytes
+    secret: Any  # a str or a Secret, as the provider keeps it; only its signer reads it
+    attempt_id: str | None = None  # a per-attempt id, where the provider's wire has one
+
+
+class WebhookDispatcher(ABC, Generic[ItemT]):
+    """An asyncio task that drains a sandbox's outbox, one attempt at a time, in due order.
+
+    A subclass gives :meth:`due`, :meth:`attempt`, :meth:`wrong_secret`, :meth:`sign` and
+    :meth:`record` (and :meth:`next_due` or :meth:`wait_seconds` to say when to look again).
+    """
+
+    TASK_NAME: ClassVar[str] = "sandbox-webhooks"
+    POLL_SECONDS: ClassVar[float] = 0.5  # the longest it sleeps when nothing is due
+    # True: a duplicate is a second POST of the same attempt; False: the state queues it again
+    DUPLICATES_AT_DISPATCH: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        faults: Faults,
+        *,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.faults = faults
+        self._timeout = timeout
+        self._transport = transport
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    # -- what a provider says ------------------------------------------------------------------
+    @abstractmethod
+    def due(self, now: float) -> Sequence[ItemT]:
+        """The items to attempt now, in the order to attempt them."""
+
+    def next_due(self) -> float | None:
+        """When the next item falls due (``None``: nothing pending, poll)."""
+        return None
+
+    def wait_seconds(self) -> float:
+        """How long to sleep before looking again, unless woken."""
+        next_due = self.next_due()
+        if next_due is None:
+            return self.POLL_SECONDS
+        return min(self.POLL_SECONDS, max(0.0, next_due - time.time()))
+
+    @abstractmethod
+    def attempt(self, item: ItemT) -> Attempt[ItemT] | None:
+        """This attempt of ``item``, or ``None`` when it is no longer to be delivered."""
+
+    @abstractmethod
+    def wrong_secret(self) -> str:
+        """A well-formed secret that is not the endpoint's (the bad-signature fault)."""
+
+    @abstractmethod
+    def sign(
+        self, attempt: Attempt[ItemT], secret: Any, *, stale: bool
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body to send and its headers; ``stale`` dates it :data:`STALE_SECONDS` back."""
+
+    @abstractmethod
+    def record(self, attempt: Attempt[ItemT], status: int | None, error: str | None) -> None:
+        """Book the attempt's outcome (``status`` None: it never got an answer)."""
+
+    # -- the shared machinery ------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._client = httpx.AsyncClient(timeout=self._timeout, transport=self._transport)
+        self._task = asyncio.create_task(self._run(), name=self.TASK_NAME)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._client is not None:
+            await self._client.aclose()
+
+    def wake(self) -> None:
+        """Tell the dispatcher new items are due (safe from any thread, and after it stopped)."""
+        if self._loop is not None and self._wake is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            for item in self.due(time.time()):
+                await self.deliver(item)
+            timeout = self.wait_seconds()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def deliver(self, item: ItemT) -> None:
+        """One attempt of ``item``, with the profile's webhook faults decided here."""
+        assert self._client is not None
+        attempt = self.attempt(item)
+        if attempt is None:
+            return
+        faults = self.faults
+        hooks = faults.profile.webhooks
+        if faults.in_outage():
+            self.record(attempt, None, "endpoint outage (injected)")
+            return
+        if faults.roll(hooks.drop_rate):
+            self.record(attempt, None, "dropped (injected)")
+            return
+        secret = self.wrong_secret() if faults.roll(hooks.bad_signature_rate) else attempt.secret
+        body, headers = self.sign(attempt, secret, stale=faults.roll(hooks.stale_timestamp_rate))
+        copies = 1
+        if self.DUPLICATES_AT_DISPATCH and faults.roll(hooks.duplicate_rate):
+            copies = 2
+        status: int | None = None
+        error: str | None = None
+        for _ in range(copies):
+            try:
+                response = await self._client.post(attempt.url, content=body, headers=headers)
+                status, error = response.status_code, None
+            except httpx.HTTPError as exc:
+                status, error = None, type(exc).__name__
+        self.record(attempt, status, error)
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """What a control-plane error says: its ``detail`` or ``error.message``, else the raw text."""
+    try:
+        data = response.json()
+    except ValueError:  # empty, or not JSON (a proxy's HTML page): show the text itself
+        return response.text[:200]
+    if isinstance(data, dict):
+        if data.get("detail") is not None:
+            return str(data["detail"])
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message") is not None:
+            return str(error["message"])
+    return response.text[:200]
+
+
+class SandboxControlClient:
+    """Steer a running sandbox's ``/_sandbox`` control plane over HTTP (notebook, CLI, test).
+
+    A provider's subclass adds the calls its drills need; the faults calls are here because every
+    sandbox serves ``GET|PUT|DELETE /_sandbox/faults``.
+    """
+
+    # Where the control plane lives is the provider's to say (tests/test_architecture.py keeps
+    # control-plane URLs out of everything but the providers' folders).
+    CONTROL_PREFIX: ClassVar[str]
+    LABEL: ClassVar[str] = "sandbox"  # names the sandbox in an error
+    API_PREFIX: ClassVar[str] = ""  # a contract prefix (``/v1``) a base URL may carry; dropped
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        root = base_url.rstrip("/")
+        if self.API_PREFIX:
+            root = root.removesuffix(self.API_PREFIX)
+        self._http = httpx.Client(
+            base_url=root + self.CONTROL_PREFIX, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self._http.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise RunbookError(
+                f"{self.LABEL} control {method} {path} failed: {_error_detail(response)}",
+                status=response.status_code,
+                request_id=response.headers.get("x-request-id"),
+            )
+        return response.json()
+
+    def set_faults(self, profile: dict[str, Any]) -> dict[str, Any]:
+        """Apply a fault profile (validated by the sandbox); returns it as applied."""
+        return self._call("PUT", "/faults", profile)
+
+    def clear_faults(self) -> dict[str, Any]:
+        """Back to a well-behaved provider; returns the empty profile."""
+        return self._call("DELETE", "/faults")
+
+    def faults(self) -> dict[str, Any]:
+        """The active fault profile."""
+        return self._call("GET", "/faults")

@@ -4,47 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from ....core.errors import RunbookError
+from ....core.sandbox_kit import SandboxControlClient
 
 __all__ = ["OnyxSandboxControl"]
 
 
-class OnyxSandboxControl:
+class OnyxSandboxControl(SandboxControlClient):
     """A client for the control plane only; it never talks to the contract's routes."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
-        self._http = httpx.Client(base_url=base_url.rstrip("/") + "/_sandbox", timeout=timeout)
+    CONTROL_PREFIX = "/_sandbox"
 
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> OnyxSandboxControl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self._http.request(method, path, json=body)
-        if response.status_code >= 400:
-            detail = response.json().get("detail", response.text) if response.content else ""
-            raise RunbookError(
-                f"Onyx sandbox control {method} {path} failed: {detail}",
-                status=response.status_code,
-                request_id=response.headers.get("x-request-id"),
-            )
-        return response.json()
+    LABEL = "Onyx sandbox"
 
     def handshake(self) -> dict[str, Any]:
         return self._call("GET", "/")
-
-    def set_faults(self, profile: dict[str, Any]) -> dict[str, Any]:
-        return self._call("PUT", "/faults", profile)
-
-    def clear_faults(self) -> dict[str, Any]:
-        return self._call("DELETE", "/faults")
 
     def set_consent(self, subject: str, state: str) -> str | None:
         """Change a subject's consent mid-run; returns the consent event's id (if one is sent)."""

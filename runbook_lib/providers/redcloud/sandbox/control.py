@@ -1,12 +1,14 @@
-"""A client for the sandbox's ``/_sandbox/`` control plane (faults, tokens, events, reset)."""
+"""A client for the sandbox's ``/_sandbox/`` control plane (faults, tokens, events, reset).
+
+The HTTP call, its error and the faults calls are the shared
+:class:`~runbook_lib.core.sandbox_kit.SandboxControlClient`; Red Cloud's drills' calls are here.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from ....core.errors import RunbookError
+from ....core.sandbox_kit import SandboxControlClient
 
 __all__ = ["SandboxControl"]
 
@@ -14,40 +16,10 @@ __all__ = ["SandboxControl"]
 # runbook never sends a control-plane request to find out (that would reach production too).
 
 
-class SandboxControl:
+class SandboxControl(SandboxControlClient):
     """Steer a running sandbox over HTTP: from a notebook kernel, the CLI or a test."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
-        self._http = httpx.Client(base_url=base_url.rstrip("/") + "/_sandbox", timeout=timeout)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> SandboxControl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self._http.request(method, path, json=body)
-        if response.status_code >= 400:
-            detail = response.json().get("detail", response.text) if response.content else ""
-            raise RunbookError(
-                f"sandbox control {method} {path} failed: {detail}",
-                status=response.status_code,
-                request_id=response.headers.get("x-request-id"),
-            )
-        return response.json()
-
-    def set_faults(self, profile: dict[str, Any]) -> dict[str, Any]:
-        return self._call("PUT", "/faults", profile)
-
-    def clear_faults(self) -> dict[str, Any]:
-        return self._call("DELETE", "/faults")
-
-    def faults(self) -> dict[str, Any]:
-        return self._call("GET", "/faults")
+    CONTROL_PREFIX = "/_sandbox"
 
     def revoke_tokens(self) -> int:
         return int(self._call("POST", "/tokens/revoke")["revoked"])

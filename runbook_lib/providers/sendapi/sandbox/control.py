@@ -16,12 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ....core.errors import RunbookError
+from ....core.sandbox_kit import SandboxControlClient
 from .faults import SendApiFaultProfile
 from .responses import error, read_json
 from .state import SandboxState, iso
@@ -131,40 +130,15 @@ class ControlPlane:
         return JSONResponse({"reset": True})
 
 
-class SandboxControl:
+class SandboxControl(SandboxControlClient):
     """Steer a running SendAPI sandbox over HTTP: from a notebook kernel, the CLI or a test."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
-        root = base_url.rstrip("/").removesuffix("/v1")
-        self._http = httpx.Client(base_url=root + "/_sandbox", timeout=timeout)
+    CONTROL_PREFIX = "/_sandbox"
 
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> SandboxControl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self._http.request(method, path, json=body)
-        if response.status_code >= 400:
-            raise RunbookError(
-                f"sandbox control {method} {path} failed: {response.text[:200]}",
-                status=response.status_code,
-                request_id=response.headers.get("x-request-id"),
-            )
-        return response.json()
+    API_PREFIX = "/v1"  # the contract's base URL works as well as the sandbox's root
 
     def handshake(self) -> dict[str, Any]:
         return self._call("GET", "/")
-
-    def set_faults(self, profile: dict[str, Any]) -> dict[str, Any]:
-        return self._call("PUT", "/faults", profile)
-
-    def clear_faults(self) -> dict[str, Any]:
-        return self._call("DELETE", "/faults")
 
     def disconnect_session(self, session_id: str, reason: str = "phone_offline") -> str:
         return str(

@@ -2,92 +2,63 @@
 
 One delivery at a time, in due order (reversed under the ``reorder`` fault). Every attempt of
 one event carries the same body (so the same ``evt_`` id and signature) and a new
-``X-SendAPI-Delivery`` id. Injected faults: outage windows, drops, duplicates, a wrong secret,
-a stale envelope timestamp.
+``X-SendAPI-Delivery`` id. Injected faults (outage windows, drops, duplicates, a wrong secret, a
+stale envelope timestamp) are decided by the shared
+:class:`~runbook_lib.core.sandbox_kit.WebhookDispatcher`; this says how SendAPI signs and stales.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
+from typing import Any
 
-import httpx
-
+from ....core import sandbox_kit
+from ....core.sandbox_kit import STALE_SECONDS, Attempt
 from ..signing import generate_secret, signed_headers
 from .state import Delivery, SandboxState, iso
 
 __all__ = ["WebhookDispatcher"]
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(sandbox_kit.WebhookDispatcher[Delivery]):
     """An asyncio task that drains the state's outbox."""
 
+    TASK_NAME = "sendapi-sandbox-webhooks"
+    POLL_SECONDS = 0.25
+
     def __init__(self, state: SandboxState) -> None:
+        super().__init__(state.faults, timeout=state.config.webhook_timeout)
         self.state = state
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
 
-    async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._client = httpx.AsyncClient(timeout=self.state.config.webhook_timeout)
-        self._task = asyncio.create_task(self._run(), name="sendapi-sandbox-webhooks")
+    def due(self, now: float) -> list[Delivery]:
+        return self.state.due(now)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._client is not None:
-            await self._client.aclose()
+    def next_due(self) -> float | None:
+        return self.state.next_due()
 
-    def wake(self) -> None:
-        """Tell the dispatcher new events are due (safe from any thread)."""
-        if self._loop is not None and self._wake is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
+    def attempt(self, item: Delivery) -> Attempt[Delivery] | None:
+        if not self.state.deliverable(item):
+            return None
+        return Attempt(item, item.url, item.body, item.secret, self.state.new_id("dlv"))
 
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            for delivery in self.state.due(time.time()):
-                await self._deliver(delivery)
-            next_due = self.state.next_due()
-            timeout = 0.25 if next_due is None else min(0.25, max(0.0, next_due - time.time()))
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+    def wrong_secret(self) -> str:
+        return generate_secret()
 
-    async def _deliver(self, delivery: Delivery) -> None:
-        assert self._client is not None
-        if not self.state.deliverable(delivery):
-            return
-        faults = self.state.faults
-        hooks = faults.profile.webhooks
-        delivery_id = self.state.new_id("dlv")
-        if faults.in_outage():
-            self.state.record_attempt(delivery, delivery_id, None, "endpoint outage (injected)")
-            return
-        if faults.roll(hooks.drop_rate):
-            self.state.record_attempt(delivery, delivery_id, None, "dropped (injected)")
-            return
-        body = delivery.body
-        if faults.roll(hooks.stale_timestamp_rate):
+    def sign(
+        self, attempt: Attempt[Delivery], secret: Any, *, stale: bool
+    ) -> tuple[bytes, dict[str, str]]:
+        body = attempt.body
+        if stale:  # the envelope's own timestamp is what a SendAPI receiver checks
             envelope = json.loads(body)
-            envelope["timestamp"] = iso(time.time() - 600)
+            envelope["timestamp"] = iso(time.time() - STALE_SECONDS)
             body = json.dumps(envelope, separators=(",", ":")).encode()
-        secret = generate_secret() if faults.roll(hooks.bad_signature_rate) else delivery.secret
+        assert attempt.attempt_id is not None
         headers = signed_headers(
-            secret, body, event_type=delivery.event_type, delivery_id=delivery_id
+            secret, body, event_type=attempt.item.event_type, delivery_id=attempt.attempt_id
         )
-        status: int | None = None
-        error: str | None = None
-        try:
-            response = await self._client.post(delivery.url, content=body, headers=headers)
-            status = response.status_code
-        except httpx.HTTPError as exc:
-            error = type(exc).__name__
-        self.state.record_attempt(delivery, delivery_id, status, error)
+        return body, headers
+
+    def record(self, attempt: Attempt[Delivery], status: int | None, error: str | None) -> None:
+        assert attempt.attempt_id is not None
+        self.state.record_attempt(attempt.item, attempt.attempt_id, status, error)
