@@ -51,14 +51,14 @@ def main() -> None:
             )  # fmt: skip
             wall = time.perf_counter() - t0
     if run.exit_code not in (0, 1):
-        raise SystemExit(f"the audit did not complete: {run.summary.get('error')}")
-    domain = (run.summary.get("failureDomain") or {}).get("domain")
+        raise SystemExit(f"the audit did not complete: {run.summary.error}")
+    domain = run.summary.failure_domain_name
     print(f"incident audit of {events:,} events end to end (report included): {wall:.1f} s")
     print(
         f"  papermill, empty notebook : {baseline:6.2f} s  → audit = {wall / baseline:.1f}x baseline"
     )
     print(f"  lifecycle engine alone    : {engine:6.2f} s  → audit = {wall / engine:.1f}x engine")
-    print(f"  outcome {run.summary['outcome']} (failure domain: {domain})")
+    print(f"  outcome {run.summary.outcome} (failure domain: {domain})")
 
 
 if __name__ == "__main__":
