@@ -9,6 +9,7 @@ from runbook_lib.core.ledger import SendLedger
 from runbook_lib.providers.redcloud.sandbox import SandboxControl
 from runbook_lib.runbooks.drills import DrillContext, client_factory, run_drills
 from runbook_lib.security.secrets import REGISTRY
+from tests.htmlcheck import python_reprs
 from tests.providers.redcloud.test_sandbox import client_for
 from tests.stack import running_stack
 
@@ -83,6 +84,7 @@ def test_bad_parameters_for_drills_give_a_drills_report(tmp_path):
     assert run.exit_code == 3
     assert run.report_dir.name.startswith("drills-unknown-")
     assert run.summary.kind == "drills"
+    assert python_reprs((run.report_dir / "report.html").read_text()) == []
 
 
 def _sandbox_message_ids(stack) -> list[str]:
@@ -99,6 +101,7 @@ def test_every_drill_send_is_in_the_ledger_and_a_rerun_sends_none_again(tmp_path
         params = stack.params()
         run = run_go_live(params, reports_root=tmp_path / "r", extra_env=stack.env, kind="drills")
         assert run.summary.check_statuses()["drill.webhook_outage"] == "PASS", run.summary.checks
+        assert python_reprs((run.report_dir / "report.html").read_text()) == []
         sent = _sandbox_message_ids(stack)
         assert sent  # the outage drill sent at least one message
         ledger = SendLedger(tmp_path / "ledger.sqlite")

@@ -11,6 +11,7 @@ import yaml
 from runbook_lib import GoLiveRun
 from runbook_lib.core.parameters import load_parameters
 from runbook_lib.receiver import EventStore
+from tests.htmlcheck import python_reprs
 from tests.stack import running_stack
 
 
@@ -211,6 +212,7 @@ def test_the_report_summary_and_cli_name_the_root_cause_first(tmp_path, capsys):
     html = (run.report_dir / "report.html").read_text()
     assert html.index("Root cause") < html.index("Preflight")
     assert STATUS_COLOURS["BLOCKED"] in html and "raise it with support" not in html
+    assert python_reprs(html) == []  # a failing report reads for people too
     _print_run(run)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("FAIL: root cause preflight.webhook_endpoint (Webhook endpoint")
