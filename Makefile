@@ -19,35 +19,28 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/runbook demo
 
-## PostgreSQL binaries for the SQL event source tests (tests/pg.py starts a throwaway server).
-## Installed with apt-get when missing and we are root; otherwise those tests are skipped.
-postgres-available:
-	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+# $(call apt_available,<found test>,<Debian package>,<name>,<what needs it>): nothing when found;
+# else apt-get install when we are root and have apt-get; else a note (those tests are skipped).
+define apt_available
+	@if $(1); then \
 		:; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "Installing PostgreSQL (apt-get) for the SQL event source tests ..."; \
+		echo "Installing $(3) (apt-get) for $(4) ..."; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends postgresql; } >/dev/null \
-			|| echo "note: could not install PostgreSQL; the SQL event source tests will be skipped."; \
+			--no-install-recommends $(2); } >/dev/null \
+			|| echo "note: could not install $(3); $(4) will be skipped."; \
 	else \
-		echo "note: PostgreSQL (initdb) not found and not installable here (needs root and apt-get);" \
-			"the SQL event source tests will be skipped."; \
+		echo "note: $(3) not found and not installable here (needs root and apt-get); $(4) will be skipped."; \
 	fi
+endef
+
+## PostgreSQL binaries for the SQL event source tests (tests/pg.py starts a throwaway server).
+postgres-available:
+	$(call apt_available,command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,PostgreSQL,the SQL event source tests)
 
 ## Headless Chromium for the report screenshots (tests/reporting/test_screenshots.py).
-## Installed with apt-get when missing and we are root; otherwise those tests are skipped.
 chromium-available:
-	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
-		:; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "Installing Chromium (apt-get) for the report screenshot tests ..."; \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends chromium; } >/dev/null \
-			|| echo "note: could not install Chromium; the report screenshot tests will be skipped."; \
-	else \
-		echo "note: Chromium not found and not installable here (needs root and apt-get);" \
-			"the report screenshot tests will be skipped."; \
-	fi
+	$(call apt_available,command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1,chromium,Chromium,the report screenshot tests)
 
 ## The whole test suite (unit, live sandbox, receiver, notebooks under papermill).
 test: $(STAMP) postgres-available chromium-available
