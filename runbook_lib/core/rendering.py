@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-__all__ = ["STATUS_COLOURS", "badge", "esc", "kv_table", "rows_table", "show"]
+__all__ = ["STATUS_COLOURS", "Note", "StatusBlock", "badge", "esc", "kv_table", "rows_table", "show"]
 
 STATUS_COLOURS = {
     "PASS": "#1a7f37",
@@ -109,3 +110,20 @@ def rows_table(
 def kv_table(pairs: Mapping[str, Any]) -> str:
     """A two-column key/value table, without a header row (the keys say what each value is)."""
     return rows_table((), [(k, v) for k, v in pairs.items()])
+
+
+@dataclass(frozen=True)
+class StatusBlock:
+    """The concise incident status: what broke, who is affected, delayed or lost, next update."""
+
+    lines: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        return "\n".join(f"{k}: {v}" for k, v in self.lines.items())
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self.lines)
+
+    def _repr_html_(self) -> str:
+        return ("<h4 style='margin:6px 0'>Status (ready to paste)</h4>"
+                f"<pre style='white-space:pre-wrap;border:1px solid #d0d7de;padding:8px'>{esc(self.text())}</pre>")  # fmt: skip

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..core.rendering import badge, esc
+from ..core.rendering import StatusBlock, badge, esc
 from .notebook_format import load_nbformat
 from .summary import HTML_FILE, NOTEBOOK_FILE, Summary
 
@@ -45,14 +45,7 @@ def _gate_html(gate: dict[str, Any] | None) -> str:
 
 def _status_html(summary: Summary) -> str:
     """An audit's paste-ready status next to its verdict, and how much rehearsal traffic it left out."""
-    parts = []
-    if summary.status:
-        text = "\n".join(f"{key}: {value}" for key, value in summary.status.items())
-        parts.append(
-            "<p style='margin:8px 0 2px 0'><b>Status (ready to paste)</b></p>"
-            "<pre style='white-space:pre-wrap;border:1px solid #d0d7de;padding:8px;margin:0 0 8px 0'>"
-            f"{esc(text)}</pre>"
-        )
+    parts = [StatusBlock(summary.status)._repr_html_()] if summary.status else []
     left_out = summary.rehearsal_excluded
     if left_out is not None:
         events, deliveries = left_out.get("events", 0), left_out.get("deliveries", 0)

@@ -28,7 +28,7 @@ deliveries is what makes the provider mark the webhook FAILING.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from ..core.errors import AuthError, ParameterError, RunbookError
 from ..core.invocation import set_setting, setting
 from ..core.lifecycle_table import LifecycleTable, audit_lifecycles
 from ..core.parameters import RunbookParameters, load_parameters
-from ..core.rendering import badge, esc
+from ..core.rendering import StatusBlock, badge, esc
 from ..providers.base import get_provider
 from ..reporting.index import previous_summary, reports_root_of
 from ..reporting.plots import Plot, bar_chart, latency_histogram, stacked_counts
@@ -144,23 +144,6 @@ class DomainVerdict:
         for domain, evidence in self.also:
             parts.append(f"<p><b>Also observed ({esc(domain)}):</b> {esc('; '.join(evidence))}</p>")
         return "".join(parts)
-
-
-@dataclass(frozen=True)
-class StatusBlock:
-    """The concise incident status: what broke, who is affected, delayed or lost, next update."""
-
-    lines: dict[str, str] = field(default_factory=dict)
-
-    def text(self) -> str:
-        return "\n".join(f"{k}: {v}" for k, v in self.lines.items())
-
-    def to_dict(self) -> dict[str, str]:
-        return dict(self.lines)
-
-    def _repr_html_(self) -> str:
-        return ("<h4 style='margin:6px 0'>Status (ready to paste)</h4>"
-                f"<pre style='white-space:pre-wrap;border:1px solid #d0d7de;padding:8px'>{esc(self.text())}</pre>")  # fmt: skip
 
 
 class AuditRun(RecordedRun):
